@@ -1,0 +1,27 @@
+use sea_orm::entity::prelude::*;
+
+/// One answered call from Nexway. The unique (operation, nexway_fulfillment_id, order_id) index
+/// is what makes repeats and concurrent duplicates safe: the first insert wins, the others replay.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "fulfillment")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The id nexkey answered (`publisherFulfillmentId`); Nexway sends it back later.
+    #[sea_orm(unique)]
+    pub publisher_fulfillment_id: String,
+    pub operation: String,
+    pub nexway_fulfillment_id: String,
+    /// Empty when the call named no order: NULLs would not collide in a unique index.
+    pub order_id: String,
+    /// SHA-256 of the normalised command, to tell a true repeat from a conflicting one.
+    pub request_digest: String,
+    /// The answer body exactly as sent, replayed byte for byte.
+    pub answer: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,39 @@
+use sea_orm::entity::prelude::*;
+
+/// An activation code and what it unlocks.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "license")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub activation_code: String,
+    /// The code uppercased without separators, for lookups of what people type.
+    pub lookup_key: String,
+    pub publisher_product_id: String,
+    pub nexway_product_id: Option<String>,
+    pub product_name: Option<String>,
+    pub customer_id: i64,
+    /// active | suspended | canceled | superseded (expired is computed from end_date).
+    pub status: String,
+    pub start_date: Option<Date>,
+    pub end_date: Option<Date>,
+    /// The fulfillment (row id) that issued this code.
+    pub fulfillment_id: i64,
+    /// The license this one renewed or replaced.
+    pub parent_id: Option<i64>,
+    pub nexway_fulfillment_id: String,
+    pub initial_nexway_fulfillment_id: Option<String>,
+    pub publisher_fulfillment_id: String,
+    pub subscription_id: Option<String>,
+    pub order_id: Option<String>,
+    pub external_context: Option<String>,
+    pub generator: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,149 @@
+//! The calls Nexway makes: `POST /licenses/{operation}`.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::auth::Basic;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
+
+use super::{ApiTags, ErrorBody, StoredJson, framework_error};
+use crate::error::Error;
+use crate::fulfillment::{Operation, Service};
+use crate::nexway::{NexwayBody, NexwayCredentials, normalise};
+
+/// HTTP Basic credentials agreed with Nexway at onboarding.
+#[derive(SecurityScheme)]
+#[oai(ty = "basic", checker = "check_nexway")]
+pub struct NexwayAuth(());
+
+async fn check_nexway(request: &Request, basic: Basic) -> Option<()> {
+    let credentials = request.data::<NexwayCredentials>()?;
+    credentials
+        .verify(&basic.username, &basic.password)
+        .then_some(())
+}
+
+/// The answer of a fulfillment call (documentation of the stored bytes).
+#[derive(Debug, Object)]
+pub struct FulfillmentAnswer {
+    /// nexkey's id for this fulfillment; Nexway records it as `PublisherLicenseID`.
+    pub publisher_fulfillment_id: String,
+    pub nexway_fulfillment_id: String,
+    /// new | renew | upgrade | suspend | reactivate | cancel
+    pub operation: String,
+    /// Every code the call issued or touched, as it stands after the call.
+    pub licenses: Vec<LicenseAnswer>,
+}
+
+#[derive(Debug, Object)]
+pub struct LicenseAnswer {
+    pub activation_code: String,
+    /// active | suspended | canceled | expired | superseded
+    pub status: String,
+    /// ISO 8601 calendar date.
+    pub start_date: Option<String>,
+    /// ISO 8601 calendar date; absent for a perpetual license.
+    pub end_date: Option<String>,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum FulfillmentResponse {
+    /// The call is fulfilled (or was already: the same answer, byte for byte).
+    #[oai(status = 200)]
+    Ok(
+        StoredJson<FulfillmentAnswer>,
+        /// `true` when this answer is the stored answer of an earlier identical call.
+        #[oai(header = "Idempotent-Replayed")]
+        bool,
+    ),
+    /// INVALID_REQUEST: malformed JSON, missing or invalid fields. Retrying will not help.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// UNAUTHORIZED: missing or wrong credentials.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
+    /// UNKNOWN_FULFILLMENT: no license matches what the call refers to.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// IDEMPOTENCY_CONFLICT or INVALID_TRANSITION.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// PAYLOAD_TOO_LARGE: the body exceeds the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// UNSUPPORTED_MEDIA_TYPE: the body is not declared as `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// UNKNOWN_PRODUCT: the product is not configured and unknown products are refused.
+    #[oai(status = 422)]
+    UnknownProduct(Json<ErrorBody>),
+    /// INTERNAL or KEY_GENERATION_FAILED: logged on our side; Nexway retries.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// STORAGE_UNAVAILABLE or LICENSE_POOL_EXHAUSTED: retry after the given delay.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+}
+
+fn bad_request(error: poem::Error) -> FulfillmentResponse {
+    framework_error(&error).into()
+}
+
+impl From<Error> for FulfillmentResponse {
+    fn from(error: Error) -> Self {
+        let body = Json(ErrorBody::from(&error));
+        match error.status() {
+            400 => FulfillmentResponse::BadRequest(body),
+            401 => FulfillmentResponse::Unauthorized(body, "Basic realm=\"nexkey\"".into()),
+            404 => FulfillmentResponse::NotFound(body),
+            409 => FulfillmentResponse::Conflict(body),
+            413 => FulfillmentResponse::PayloadTooLarge(body),
+            415 => FulfillmentResponse::UnsupportedMediaType(body),
+            422 => FulfillmentResponse::UnknownProduct(body),
+            503 => FulfillmentResponse::Unavailable(body, error.retry_after().unwrap_or(5)),
+            _ => FulfillmentResponse::Internal(body),
+        }
+    }
+}
+
+pub struct WebhookApi {
+    service: Arc<Service>,
+}
+
+impl WebhookApi {
+    pub fn new(service: Arc<Service>) -> Self {
+        WebhookApi { service }
+    }
+
+    async fn fulfil(&self, operation: Operation, body: NexwayBody) -> FulfillmentResponse {
+        let outcome = match normalise::command(operation, body.0) {
+            Ok(command) => self.service.apply(command).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(outcome) => {
+                FulfillmentResponse::Ok(StoredJson::new(outcome.answer), outcome.replayed)
+            }
+            Err(error) => {
+                tracing::info!(%operation, code = ?error.code(), %error, "call refused");
+                error.into()
+            }
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Fulfillment")]
+impl WebhookApi {
+    /// Issue licenses for a confirmed order
+    ///
+    /// Issues `quantity` activation codes (1 when absent) for the product and the buyer. Accepts
+    /// the legacy `LicenseRequest` and Nexway's current default body. A repeat of the same call
+    /// (operation, fulfillment id, order id) returns the stored answer byte for byte and issues
+    /// nothing; a repeat with different content is `409 IDEMPOTENCY_CONFLICT`.
+    #[oai(path = "/licenses/new", method = "post", operation_id = "licensesNew")]
+    async fn licenses_new(&self, _auth: NexwayAuth, body: NexwayBody) -> FulfillmentResponse {
+        self.fulfil(Operation::New, body).await
+    }
+}

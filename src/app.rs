@@ -1,0 +1,175 @@
+//! Builds the HTTP application (APIs, docs, middleware) and serves it.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use poem::endpoint::BoxEndpoint;
+use poem::listener::TcpListener;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem_openapi::OpenApiService;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+
+use crate::api::webhook::WebhookApi;
+use crate::api::{error_response, framework_error};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::fulfillment::{Catalog, Service};
+use crate::nexway::NexwayCredentials;
+
+/// What the application needs to answer calls.
+pub struct App {
+    pub service: Arc<Service>,
+    pub credentials: NexwayCredentials,
+    pub body_limit: usize,
+}
+
+impl App {
+    pub fn new(
+        settings: &Settings,
+        db: DatabaseConnection,
+        credentials: NexwayCredentials,
+    ) -> Self {
+        App {
+            service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
+            credentials,
+            body_limit: settings.body_limit,
+        }
+    }
+}
+
+/// The OpenAPI service: every documented operation.
+pub fn api_service(service: Arc<Service>) -> OpenApiService<WebhookApi, ()> {
+    OpenApiService::new(
+        WebhookApi::new(service),
+        "nexkey",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "License fulfillment server for software publishers selling through Nexway: \
+             Nexway calls it on each order event and receives activation codes.",
+    )
+}
+
+/// The spec as `nexkey openapi` exports it and `/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    let settings = Settings::default();
+    let catalog = Catalog::from_settings(&settings);
+    api_service(Arc::new(Service::new(
+        DatabaseConnection::default(),
+        catalog,
+    )))
+    .spec()
+}
+
+/// The whole HTTP application.
+pub fn route(app: App) -> BoxEndpoint<'static, Response> {
+    let api = api_service(app.service.clone());
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let body_limit = app.body_limit;
+    Route::new()
+        .nest(
+            "/",
+            api.around(move |endpoint, request| limit_body(endpoint, request, body_limit)),
+        )
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .data(app.credentials)
+        .catch_all_error(
+            |error: poem::Error| async move { error_response(&framework_error(&error)) },
+        )
+        .boxed()
+}
+
+/// Reads the body up to the limit (also when it is chunked, without a length) before anything
+/// parses it; a larger body is refused with 413 and never buffered whole.
+async fn limit_body<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut request: Request,
+    limit: usize,
+) -> poem::Result<Response> {
+    let body = request.take_body();
+    match body.into_bytes_limit(limit).await {
+        Ok(bytes) => {
+            request.set_body(bytes);
+            Ok(endpoint.call(request).await?.into_response())
+        }
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+            Ok(error_response(&Error::PayloadTooLarge))
+        }
+        Err(error) => Ok(error_response(&Error::InvalidRequest(format!(
+            "cannot read the body: {error}"
+        )))),
+    }
+}
+
+/// Connects, migrates when configured to, and serves until SIGTERM or SIGINT.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let db = open_database(&settings).await?;
+    if settings.auto_migrate {
+        crate::store::migrate(&db)
+            .await
+            .context("cannot apply the migrations")?;
+    }
+    let (credentials, generated) =
+        NexwayCredentials::load_or_generate(&settings.nexway.credentials, &settings.data_dir)
+            .context("cannot read or create the Nexway credentials file")?;
+    if let Some(generated) = generated {
+        // Printed once, on the terminal of whoever started nexkey the first time; never logged.
+        println!(
+            "No Nexway credentials were configured: generated user {:?} with password {:?}, kept in {} (owner-only).",
+            generated.user,
+            generated.password.expose_secret(),
+            generated.path.display()
+        );
+    }
+    let listener = TcpListener::bind(settings.bind.clone());
+    let app = App::new(&settings, db.clone(), credentials);
+    tracing::info!(bind = %settings.bind, "nexkey listening");
+    Server::new(listener)
+        .run_with_graceful_shutdown(
+            route(app),
+            shutdown_signal(),
+            Some(std::time::Duration::from_secs(30)),
+        )
+        .await
+        .context("server error")?;
+    db.close().await.context("cannot close the database")?;
+    tracing::info!("nexkey stopped");
+    Ok(())
+}
+
+/// Opens the configured database, creating the data directory of the default SQLite file.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    if settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    }
+    crate::store::connect(&settings.database_url())
+        .await
+        .context("cannot open the database")
+}
+
+/// Resolves on SIGINT (ctrl-c) or SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, finishing calls in flight");
+}

@@ -1,0 +1,89 @@
+//! The command line: `nexkey serve | migrate | openapi`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nexkey",
+    version,
+    about = "License fulfillment server for Nexway"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (runs pending migrations first unless NEXKEY_AUTO_MIGRATE=false).
+    Serve,
+    /// Apply or inspect the database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the OpenAPI document, or write it to a file.
+    Openapi {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the last migration.
+    Down,
+    /// List the migrations and whether each is applied.
+    Status,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => crate::app::serve(Settings::load()?).await,
+        Command::Migrate { action } => migrate(Settings::load()?, action).await,
+        Command::Openapi { output } => {
+            let spec = crate::app::openapi_json();
+            match output {
+                Some(path) => std::fs::write(&path, spec + "\n")
+                    .with_context(|| format!("cannot write {}", path.display())),
+                None => {
+                    println!("{spec}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
+    let db = crate::app::open_database(&settings).await?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
+        MigrateAction::Status => {
+            for migration in Migrator::get_migration_with_status(&db).await? {
+                println!("{:<40} {}", migration.name(), migration.status());
+            }
+        }
+    }
+    db.close().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        super::Cli::command().debug_assert();
+    }
+}

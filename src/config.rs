@@ -1,0 +1,290 @@
+//! Settings: built-in defaults < TOML file (`NEXKEY_CONFIG`, else `nexkey.toml` when present)
+//! < `NEXKEY_*` environment variables. Secrets are `SecretString`s: their Debug output is redacted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::keygen::GeneratorSettings;
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// SeaORM connection URL; a SQLite file `nexkey.db` in the data directory when unset.
+    pub database_url: Option<String>,
+    /// Where nexkey keeps its files (the default SQLite database, generated credentials).
+    pub data_dir: PathBuf,
+    /// Run pending migrations when `serve` starts.
+    pub auto_migrate: bool,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub nexway: NexwaySettings,
+    /// Policy of every product not listed under `products`.
+    pub defaults: ProductSettings,
+    /// Per-product policy, keyed by `publisherProductId`; unset fields take `defaults`.
+    pub products: BTreeMap<String, ProductOverride>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            database_url: None,
+            data_dir: PathBuf::from("."),
+            auto_migrate: true,
+            body_limit: 64 * 1024,
+            nexway: NexwaySettings::default(),
+            defaults: ProductSettings::default(),
+            products: BTreeMap::new(),
+        }
+    }
+}
+
+/// How Nexway authenticates to nexkey.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NexwaySettings {
+    /// HTTP Basic credentials Nexway may use; several at once during a rotation.
+    pub credentials: Vec<BasicCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredential {
+    pub user: String,
+    pub password: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProductSettings {
+    /// Most codes one call may ask for.
+    pub max_quantity: u32,
+    pub generator: GeneratorSettings,
+}
+
+impl Default for ProductSettings {
+    fn default() -> Self {
+        ProductSettings {
+            max_quantity: 100,
+            generator: GeneratorSettings::default(),
+        }
+    }
+}
+
+/// A product's entry in the file: what it does not set comes from `defaults`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProductOverride {
+    pub name: Option<String>,
+    pub max_quantity: Option<u32>,
+    pub generator: Option<GeneratorSettings>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value of {name}: {reason}")]
+    Env { name: &'static str, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads the layered settings from the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(|name| std::env::var(name).ok())
+    }
+
+    /// Loads the layered settings with `env` standing for the environment (tests pass a map).
+    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file = match env("NEXKEY_CONFIG") {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from("nexkey.toml")).filter(|p| p.exists()),
+        };
+        let mut settings = match file {
+            Some(path) => Self::from_file(&path)?,
+            None => Settings::default(),
+        };
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source: Box::new(source),
+        })
+    }
+
+    /// The environment variables nexkey reads, each documented in the README.
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(value) = env("NEXKEY_BIND") {
+            self.bind = value;
+        }
+        if let Some(value) = env("NEXKEY_DATABASE_URL") {
+            self.database_url = Some(value);
+        }
+        if let Some(value) = env("NEXKEY_DATA_DIR") {
+            self.data_dir = value.into();
+        }
+        if let Some(value) = env("NEXKEY_AUTO_MIGRATE") {
+            self.auto_migrate = parse_env("NEXKEY_AUTO_MIGRATE", &value)?;
+        }
+        if let Some(value) = env("NEXKEY_BODY_LIMIT") {
+            self.body_limit = parse_env("NEXKEY_BODY_LIMIT", &value)?;
+        }
+        if let Some(value) = env("NEXKEY_MAX_QUANTITY") {
+            self.defaults.max_quantity = parse_env("NEXKEY_MAX_QUANTITY", &value)?;
+        }
+        match (env("NEXKEY_NEXWAY_USER"), env("NEXKEY_NEXWAY_PASSWORD")) {
+            (Some(user), Some(password)) => self.nexway.credentials.push(BasicCredential {
+                user,
+                password: password.into(),
+            }),
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "NEXKEY_NEXWAY_USER and NEXKEY_NEXWAY_PASSWORD go together".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.body_limit < 1024 {
+            return Err(ConfigError::Invalid(
+                "body_limit must be at least 1024 bytes".into(),
+            ));
+        }
+        for credential in &self.nexway.credentials {
+            use secrecy::ExposeSecret;
+            if credential.user.is_empty() || credential.password.expose_secret().len() < 8 {
+                return Err(ConfigError::Invalid(
+                    "a Nexway credential needs a user name and a password of 8 characters or more"
+                        .into(),
+                ));
+            }
+        }
+        let generators = std::iter::once(("defaults", &self.defaults.generator)).chain(
+            self.products
+                .iter()
+                .filter_map(|(name, product)| Some((name.as_str(), product.generator.as_ref()?))),
+        );
+        for (product, generator) in generators {
+            generator.validate().map_err(|reason| {
+                ConfigError::Invalid(format!("generator of {product}: {reason}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, else a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("nexkey.db").display()
+            ),
+        }
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        name,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_from(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nexkey.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\nbody_limit = 2048\n").unwrap();
+        let path = file.to_str().unwrap();
+
+        let settings = load(&[("NEXKEY_CONFIG", path), ("NEXKEY_BIND", "127.0.0.1:1")]).unwrap();
+        assert_eq!(settings.bind, "127.0.0.1:1");
+        assert_eq!(settings.body_limit, 2048);
+        assert_eq!(settings.defaults.max_quantity, 100);
+        assert!(settings.auto_migrate);
+    }
+
+    #[test]
+    fn passwords_are_taken_verbatim_and_never_debug_printed() {
+        let settings = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            ("NEXKEY_NEXWAY_USER", "nexway"),
+            ("NEXKEY_NEXWAY_PASSWORD", "[true]\"1234\""),
+        ])
+        .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            settings.nexway.credentials[0].password.expose_secret(),
+            "[true]\"1234\""
+        );
+        assert!(!format!("{settings:?}").contains("1234"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let err = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            ("NEXKEY_AUTO_MIGRATE", "maybe"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("NEXKEY_AUTO_MIGRATE"), "{err}");
+        let err = load(&[("NEXKEY_CONFIG", "/dev/null"), ("NEXKEY_NEXWAY_USER", "x")]).unwrap_err();
+        assert!(err.to_string().contains("go together"), "{err}");
+    }
+
+    #[test]
+    fn default_database_is_a_sqlite_file_in_the_data_directory() {
+        let settings = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            ("NEXKEY_DATA_DIR", "/var/lib/nk"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.database_url(),
+            "sqlite:///var/lib/nk/nexkey.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The request body extractor: JSON parsed once from the bytes as received, the generation chosen
+//! by the body's shape, and error messages that name the field at fault.
+
+use poem::{Request, RequestBody};
+use poem_openapi::impl_apirequest_for_payload;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde_json::Value;
+
+use super::payload::{FulfillmentBody, LicenseRequest, NexwayRequest};
+use crate::error::Error;
+
+/// A Nexway call's body: either generation, documented as `oneOf` in the OpenAPI document.
+pub struct NexwayBody(pub NexwayRequest);
+
+impl NexwayBody {
+    pub fn parse(bytes: &[u8]) -> Result<NexwayRequest, Error> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::InvalidRequest(format!("the body is not valid JSON: {e}")))?;
+        let Value::Object(object) = &value else {
+            return Err(Error::InvalidRequest(
+                "the body must be a JSON object".into(),
+            ));
+        };
+        let is_legacy = object
+            .get("product")
+            .and_then(Value::as_object)
+            .is_some_and(|product| product.contains_key("nexwayFulfillmentId"));
+        let invalid = |e: serde_json::Error| Error::InvalidRequest(format!("invalid body: {e}"));
+        // Typed parsing goes back to the bytes: serde names the member at fault and refuses a
+        // member given twice, where the generic value above silently kept the last one.
+        if object.contains_key("fulfillmentId") {
+            serde_json::from_slice::<FulfillmentBody>(bytes)
+                .map(NexwayRequest::Current)
+                .map_err(invalid)
+        } else if is_legacy {
+            serde_json::from_slice::<LicenseRequest>(bytes)
+                .map(NexwayRequest::Legacy)
+                .map_err(invalid)
+        } else {
+            Err(Error::InvalidRequest(
+                "the body is neither a LicenseRequest (product.nexwayFulfillmentId) \
+                 nor a current Nexway body (fulfillmentId)"
+                    .into(),
+            ))
+        }
+    }
+}
+
+impl Payload for NexwayBody {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("application/json")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        NexwayRequest::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        NexwayRequest::register(registry);
+    }
+}
+
+impl ParsePayload for NexwayBody {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = body.take()?.into_bytes().await?;
+        // The error reaches the API's bad-request handler, which keeps its message.
+        Self::parse(&bytes).map(NexwayBody).map_err(|e| {
+            poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_REQUEST)
+        })
+    }
+}
+
+impl_apirequest_for_payload!(NexwayBody);

@@ -1,0 +1,163 @@
+//! The two body generations Nexway sends, as documented in PROTOCOL.md section 2.
+//!
+//! These types are the wire format: parsed with serde (unknown members are ignored, a member
+//! given twice is refused) and shown in the OpenAPI document through poem-openapi. [`super::normalise`] turns either into one `Command`.
+
+use std::collections::BTreeMap;
+
+use poem_openapi::{Object, Union};
+use serde::Deserialize;
+
+/// Either generation; the body's shape decides which (`fulfillmentId` marks the current one).
+#[derive(Debug, Clone, Union)]
+#[oai(one_of)]
+pub enum NexwayRequest {
+    Legacy(LicenseRequest),
+    Current(FulfillmentBody),
+}
+
+/// A. The legacy `LicenseRequest`.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseRequest {
+    pub metadata: Option<LegacyMetadata>,
+    pub product: LegacyProduct,
+    pub user: Option<LegacyUser>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyMetadata {
+    /// The external context given in the cart URL.
+    pub external_context: Option<String>,
+    /// The order number.
+    pub order: Option<String>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyProduct {
+    /// Identifies this fulfillment in Nexway's system.
+    pub nexway_fulfillment_id: String,
+    /// The first fulfillment of this license's life (renew, cancel, …).
+    pub initial_nexway_fulfillment_id: Option<String>,
+    pub nexway_product_id: String,
+    pub publisher_product_id: String,
+    /// The `publisherFulfillmentId` nexkey answered earlier.
+    pub publisher_fulfillment_id: Option<String>,
+    /// Number of licenses asked for; 1 when absent.
+    pub quantity: Option<i32>,
+    /// ISO 8601 calendar date.
+    pub start_date: Option<String>,
+    /// ISO 8601 calendar date.
+    pub end_date: Option<String>,
+    /// The codes concerned by the call.
+    pub licenses: Option<Vec<LegacyLicense>>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyLicense {
+    pub activation_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyUser {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company_name: Option<String>,
+}
+
+/// B. Nexway's current default template body.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct FulfillmentBody {
+    /// Names the whole license life: create, renew and cancel share it.
+    pub fulfillment_id: String,
+    pub checkout: Option<Checkout>,
+    pub user: Option<User>,
+    pub product: Product,
+    /// Added by custom templates: what nexkey answered earlier.
+    pub additional_data: Option<AdditionalData>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Checkout {
+    /// Each renewal is a new order.
+    pub order_id: Option<String>,
+    pub line_item_id: Option<String>,
+    pub subscription_id: Option<String>,
+    /// Base64 JSON given in the cart URL.
+    pub cart_external_context: Option<String>,
+    pub trial_context: Option<String>,
+    pub price: Option<Price>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Price {
+    pub gross_price: Option<f64>,
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub country: Option<String>,
+    pub locale: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company_name: Option<String>,
+    pub company_identifier: Option<String>,
+    pub city: Option<String>,
+    pub zip_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    /// Nexway's product id (a UUID).
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// The publisher's product id; the product policy is chosen by it (by `id` when absent).
+    pub publisher_product_id: Option<String>,
+    pub external_context: Option<String>,
+    pub price_function_parameters: Option<BTreeMap<String, String>>,
+    pub variables: Option<BTreeMap<String, String>>,
+    pub price: Option<Price>,
+    /// Custom templates only; 1 when absent.
+    pub quantity: Option<i32>,
+    /// Custom templates only: epoch milliseconds.
+    pub start_timestamp: Option<i64>,
+    /// Custom templates only: epoch milliseconds.
+    pub expiration_timestamp: Option<i64>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionalData {
+    /// A code nexkey answered earlier.
+    #[oai(rename = "ActivationCode")]
+    #[serde(rename = "ActivationCode")]
+    pub activation_code: Option<String>,
+    /// The `publisherFulfillmentId` nexkey answered earlier.
+    #[oai(rename = "PublisherLicenseID")]
+    #[serde(rename = "PublisherLicenseID")]
+    pub publisher_license_id: Option<String>,
+}

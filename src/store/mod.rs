@@ -1,0 +1,9 @@
+//! Queries over SeaORM. Every function takes `&impl ConnectionTrait`, so it runs inside the
+//! caller's transaction as readily as on the pool.
+
+pub mod customers;
+pub mod db;
+pub mod fulfillments;
+pub mod licenses;
+
+pub use db::{connect, migrate};
