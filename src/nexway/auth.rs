@@ -54,14 +54,14 @@ impl NexwayCredentials {
             return Ok((Self::new(configured), None));
         }
         let path = data_dir.join(GENERATED_FILE);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Some((user, password)) = text.trim_end().split_once(':') {
-                let credential = BasicCredential {
-                    user: user.into(),
-                    password: password.into(),
-                };
-                return Ok((Self::new(&[credential]), None));
-            }
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Some((user, password)) = text.trim_end().split_once(':')
+        {
+            let credential = BasicCredential {
+                user: user.into(),
+                password: password.into(),
+            };
+            return Ok((Self::new(&[credential]), None));
         }
         let password: String = rand::rng()
             .sample_iter(&Alphanumeric)

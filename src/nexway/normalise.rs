@@ -16,12 +16,12 @@ pub fn command(operation: Operation, request: NexwayRequest) -> Result<Command, 
         NexwayRequest::Legacy(body) => legacy(operation, body)?,
         NexwayRequest::Current(body) => current(operation, body)?,
     };
-    if let (Some(start), Some(end)) = (command.start_date, command.end_date) {
-        if end < start {
-            return Err(invalid(format!(
-                "the end date {end} is before the start date {start}"
-            )));
-        }
+    if let (Some(start), Some(end)) = (command.start_date, command.end_date)
+        && end < start
+    {
+        return Err(invalid(format!(
+            "the end date {end} is before the start date {start}"
+        )));
     }
     Ok(command)
 }
@@ -306,7 +306,7 @@ mod tests {
                 "product.publisherProductId",
             ),
             (
-                json!({"publisherProductId": "P", "startTimestamp": 2000, "expirationTimestamp": 1000}),
+                json!({"publisherProductId": "P", "startTimestamp": 172800000, "expirationTimestamp": 86400000}),
                 "before",
             ),
         ] {

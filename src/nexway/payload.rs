@@ -11,6 +11,8 @@ use serde::Deserialize;
 /// Either generation; the body's shape decides which (`fulfillmentId` marks the current one).
 #[derive(Debug, Clone, Union)]
 #[oai(one_of)]
+// Parsed once per call and moved straight into normalisation: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum NexwayRequest {
     Legacy(LicenseRequest),
     Current(FulfillmentBody),

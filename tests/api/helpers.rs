@@ -1,0 +1,210 @@
+//! `spawn_app()`: a real nexkey server on a free loopback port over its own fresh database.
+
+use std::net::SocketAddr;
+
+use nexkey::app::{App, route};
+use nexkey::config::{BasicCredential, Settings};
+use nexkey::nexway::NexwayCredentials;
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde_json::Value;
+
+pub const USER: &str = "nexway";
+pub const PASSWORD: &str = "correct-horse-battery";
+
+pub struct TestApp {
+    /// "sqlite" or "postgres", printed in assertion messages.
+    pub backend: &'static str,
+    pub address: SocketAddr,
+    pub db: DatabaseConnection,
+    pub database_url: String,
+    pub http: reqwest::Client,
+    _dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+/// One app per available backend: SQLite always, PostgreSQL when configured.
+pub async fn backends() -> Vec<TestApp> {
+    backends_with(|_| {}).await
+}
+
+/// As [`backends`], with settings adjusted by `configure` (policies, limits…).
+pub async fn backends_with(configure: impl Fn(&mut Settings)) -> Vec<TestApp> {
+    let mut apps = vec![spawn_app(Backend::Sqlite, &configure).await];
+    if let Ok(url) = std::env::var("NEXKEY_TEST_DATABASE_URL") {
+        apps.push(spawn_app(Backend::Postgres(url), &configure).await);
+    }
+    apps
+}
+
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+pub async fn spawn_app(backend: Backend, configure: &impl Fn(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings {
+        data_dir: dir.path().to_owned(),
+        ..Settings::default()
+    };
+    settings.nexway.credentials = vec![BasicCredential {
+        user: USER.into(),
+        password: PASSWORD.to_string().into(),
+    }];
+    let (name, url) = match backend {
+        Backend::Sqlite => ("sqlite", settings.database_url()),
+        Backend::Postgres(admin_url) => ("postgres", fresh_postgres_database(&admin_url).await),
+    };
+    settings.database_url = Some(url.clone());
+    configure(&mut settings);
+    let db = nexkey::store::connect(&url).await.expect("connect");
+    nexkey::store::migrate(&db).await.expect("migrate");
+    start_server(name, settings, db, std::sync::Arc::new(dir)).await
+}
+
+async fn start_server(
+    backend: &'static str,
+    settings: Settings,
+    db: DatabaseConnection,
+    dir: std::sync::Arc<tempfile::TempDir>,
+) -> TestApp {
+    let database_url = settings.database_url();
+    let credentials = NexwayCredentials::new(&settings.nexway.credentials);
+    let app = App::new(&settings, db.clone(), credentials);
+
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let address = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("tcp address");
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(route(app)));
+    TestApp {
+        backend,
+        address,
+        db,
+        database_url,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// Creates an empty database for one test on the PostgreSQL server of `admin_url`.
+async fn fresh_postgres_database(admin_url: &str) -> String {
+    let admin = sea_orm::Database::connect(admin_url)
+        .await
+        .expect("NEXKEY_TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+    let name = format!("nexkey_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    admin.close().await.ok();
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let server = base
+        .rsplit_once('/')
+        .map(|(server, _)| server)
+        .unwrap_or(base);
+    format!("{server}/{name}{query}")
+}
+
+impl TestApp {
+    /// A second server, with its own connection pool, over the same database: what two nexkey
+    /// processes sharing one database look like to that database.
+    pub async fn twin(&self) -> TestApp {
+        let mut settings = Settings {
+            data_dir: self._dir.path().to_owned(),
+            ..Settings::default()
+        };
+        settings.nexway.credentials = vec![BasicCredential {
+            user: USER.into(),
+            password: PASSWORD.to_string().into(),
+        }];
+        settings.database_url = Some(self.database_url.clone());
+        let db = nexkey::store::connect(&self.database_url)
+            .await
+            .expect("connect");
+        start_server(self.backend, settings, db, self._dir.clone()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// POSTs a JSON body to `/licenses/{operation}` with Nexway's credentials.
+    pub async fn call(&self, operation: &str, body: &Value) -> reqwest::Response {
+        self.post(operation, body.to_string()).await
+    }
+
+    pub async fn post(&self, operation: &str, body: String) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/licenses/{operation}")))
+            .basic_auth(USER, Some(PASSWORD))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Rows in each table, to check that a refused call left nothing behind.
+    pub async fn row_counts(&self) -> [u64; 4] {
+        use entity::prelude::*;
+        [
+            Customer::find().count(&self.db).await.unwrap(),
+            Fulfillment::find().count(&self.db).await.unwrap(),
+            License::find().count(&self.db).await.unwrap(),
+            LicenseEvent::find().count(&self.db).await.unwrap(),
+        ]
+    }
+}
+
+/// The status and JSON body of an answer.
+pub async fn json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
+}
+
+/// A legacy `LicenseRequest` for `new`.
+pub fn legacy_new(fulfillment: &str, product: &str, quantity: i64) -> Value {
+    serde_json::json!({
+        "metadata": {"order": format!("ORD-{fulfillment}"), "externalContext": "campaign=winter"},
+        "product": {
+            "nexwayFulfillmentId": fulfillment,
+            "nexwayProductId": "NX-1",
+            "publisherProductId": product,
+            "quantity": quantity
+        },
+        "user": {"email": "buyer@example.com", "firstName": "Ada", "lastName": "Lovelace"}
+    })
+}
+
+/// Nexway's current default body for `new`.
+pub fn current_new(fulfillment: &str, order: &str, product: &str) -> Value {
+    serde_json::json!({
+        "fulfillmentId": fulfillment,
+        "checkout": {"orderId": order, "subscriptionId": format!("SUB-{fulfillment}"),
+                     "price": {"grossPrice": 29.99, "currency": "EUR"}},
+        "user": {"id": "U-1", "email": "buyer@example.com", "country": "FR", "locale": "fr-FR"},
+        "product": {"id": "2b7c5f0e-1111-4c1d-9f3e-000000000001", "name": "Acme Pro",
+                    "publisherProductId": product}
+    })
+}
+
+/// The activation codes of an answer, at Nexway's extractor path `$.licenses[*].activationCode`.
+pub fn codes(answer: &Value) -> Vec<String> {
+    answer["licenses"]
+        .as_array()
+        .expect("licenses array")
+        .iter()
+        .map(|license| license["activationCode"].as_str().expect("code").to_owned())
+        .collect()
+}

@@ -1,0 +1,52 @@
+//! The committed spec in openapi/ is what the code generates.
+
+use crate::helpers::backends;
+
+#[test]
+fn committed_spec_matches_the_code() {
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json"),
+    )
+    .expect("committed spec is JSON");
+    let generated: serde_json::Value = serde_json::from_str(&nexkey::app::openapi_json()).unwrap();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is stale: run `cargo run -- openapi -o openapi/openapi.json`"
+    );
+}
+
+#[tokio::test]
+async fn the_server_serves_its_spec_and_the_swagger_ui() {
+    let app = backends().await.remove(0);
+    let spec: serde_json::Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new = &spec["paths"]["/licenses/new"]["post"];
+    assert_eq!(new["operationId"], "licensesNew");
+    for status in ["200", "400", "401", "409", "413", "415", "503"] {
+        assert!(
+            new["responses"][status].is_object(),
+            "status {status} undocumented"
+        );
+    }
+    let codes = spec["components"]["schemas"]["ErrorCode"]["enum"].to_string();
+    for code in [
+        "INVALID_REQUEST",
+        "UNAUTHORIZED",
+        "IDEMPOTENCY_CONFLICT",
+        "STORAGE_UNAVAILABLE",
+    ] {
+        assert!(codes.contains(code), "{code} undocumented");
+    }
+    assert!(spec["components"]["securitySchemes"]["NexwayAuth"].is_object());
+    let docs = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
