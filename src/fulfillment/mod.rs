@@ -3,6 +3,7 @@
 mod answer;
 mod catalog;
 mod command;
+mod mint;
 mod service;
 
 pub use answer::{Answer, LicenseView};

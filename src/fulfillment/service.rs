@@ -1,21 +1,17 @@
 //! Applying a command: idempotency first, then the operation, all in one transaction whose
 //! commit precedes the answer.
 
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use entity::license;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::answer::{Answer, LicenseView};
 use super::catalog::{Catalog, Policy};
 use super::command::{Command, Email, Operation};
+use super::mint::{Call, Mint, mint};
 use crate::error::{Error, Result};
-use crate::keygen::KeyRequest;
 use crate::store::fulfillments::{self, CallKey};
 use crate::store::{customers, licenses};
-
-/// How many codes a generator may propose for one license before we give up: with a sane code
-/// space a collision is rare, so running out means the configured space is too small.
-const MAX_CODE_ATTEMPTS: u32 = 8;
 
 pub struct Service {
     db: DatabaseConnection,
@@ -94,13 +90,6 @@ impl Service {
     }
 }
 
-/// The call being applied, as the operations need it.
-struct Call<'a> {
-    command: &'a Command,
-    fulfillment_id: i64,
-    publisher_fulfillment_id: &'a str,
-}
-
 /// A stored answer for the same call: the same bytes if the content is the same, else a conflict.
 fn replay(done: entity::fulfillment::Model, digest: &str) -> Result<Outcome> {
     if done.request_digest != digest {
@@ -135,7 +124,7 @@ fn check_new<'a>(command: &'a Command, policy: &Policy) -> Result<&'a Email> {
 
 /// Issues `quantity` new codes for the buyer.
 async fn issue(
-    txn: &impl sea_orm::ConnectionTrait,
+    txn: &DatabaseTransaction,
     call: &Call<'_>,
     policy: &Policy,
     email: &Email,
@@ -145,7 +134,17 @@ async fn issue(
     let start_date = command.start_date.or_else(|| Some(Utc::now().date_naive()));
     let mut issued = Vec::with_capacity(command.quantity as usize);
     for index in 0..command.quantity {
-        let license = insert_new_code(txn, call, policy, customer_id, index, start_date).await?;
+        let new = Mint {
+            product: &command.product,
+            policy,
+            customer_id,
+            customer_email: email.as_str(),
+            index,
+            start_date,
+            end_date: command.end_date,
+            parent_id: None,
+        };
+        let license = mint(txn, call, &new).await?;
         licenses::record_event(
             txn,
             license.id,
@@ -159,64 +158,6 @@ async fn issue(
         issued.push(license);
     }
     Ok(issued)
-}
-
-/// Asks the product's generator for codes until one is free, and writes the license with it.
-async fn insert_new_code(
-    txn: &impl sea_orm::ConnectionTrait,
-    call: &Call<'_>,
-    policy: &Policy,
-    customer_id: i64,
-    index: u32,
-    start_date: Option<NaiveDate>,
-) -> Result<license::Model> {
-    let command = call.command;
-    let product = &command.product;
-    let email = command
-        .buyer
-        .email
-        .as_ref()
-        .map(Email::as_str)
-        .unwrap_or_default();
-    for attempt in 0..MAX_CODE_ATTEMPTS {
-        let request = KeyRequest {
-            product: &product.publisher_product_id,
-            customer: email,
-            fulfillment: &command.nexway_fulfillment_id,
-            index,
-            attempt,
-        };
-        let key = policy.generator.generate(&request).map_err(|e| {
-            Error::KeyGeneration(format!("product {}: {e}", product.publisher_product_id))
-        })?;
-        let new = licenses::NewLicense {
-            activation_code: &key.code,
-            publisher_product_id: &product.publisher_product_id,
-            nexway_product_id: product.nexway_product_id.as_deref(),
-            product_name: product.name.as_deref().or(policy.name.as_deref()),
-            customer_id,
-            status: "active",
-            start_date,
-            end_date: command.end_date,
-            fulfillment_id: call.fulfillment_id,
-            parent_id: None,
-            nexway_fulfillment_id: &command.nexway_fulfillment_id,
-            initial_nexway_fulfillment_id: command.initial_nexway_fulfillment_id.as_deref(),
-            publisher_fulfillment_id: call.publisher_fulfillment_id,
-            subscription_id: command.subscription_id.as_deref(),
-            order_id: command.order_id.as_deref(),
-            external_context: command.external_context.as_deref(),
-            generator: policy.generator.name(),
-        };
-        if let Some(license) = licenses::insert_if_new(txn, &new).await? {
-            return Ok(license);
-        }
-        tracing::warn!(product = %product.publisher_product_id, attempt, "activation code collision");
-    }
-    Err(Error::KeyGeneration(format!(
-        "no free activation code for product {} after {MAX_CODE_ATTEMPTS} attempts: its code space is too small",
-        product.publisher_product_id
-    )))
 }
 
 /// A license as the answer shows it; past its end date an active license reads as expired.
