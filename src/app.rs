@@ -47,7 +47,15 @@ pub fn api_service(service: Arc<Service>) -> OpenApiService<WebhookApi, ()> {
     )
     .description(
         "License fulfillment server for software publishers selling through Nexway: \
-             Nexway calls it on each order event and receives activation codes.",
+         Nexway calls it on each order event and receives activation codes.\n\n\
+         **Finding the licenses** of renew, upgrade, suspend, reactivate and cancel, in this \
+         order of trust: the codes the call names (`product.licenses[].activationCode`, \
+         `additionalData.ActivationCode`); the `publisherFulfillmentId` / `PublisherLicenseID` \
+         nexkey answered earlier; `initialNexwayFulfillmentId`; the call's own fulfillment id \
+         (the current body's `fulfillmentId` names the whole license life); \
+         `checkout.subscriptionId`. The first reference that finds licenses is the call's scope, \
+         and named codes outside it are refused; nothing found is `404 UNKNOWN_FULFILLMENT`. \
+         A code replaced by reissue stands for its replacement.",
     )
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::fulfillment::{CodeMode, RenewMode, Term};
 use crate::keygen::GeneratorSettings;
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +24,8 @@ pub struct Settings {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     pub nexway: NexwaySettings,
+    /// Whether a product not listed under `products` is served with `defaults` or refused (422).
+    pub unknown_products: UnknownProducts,
     /// Policy of every product not listed under `products`.
     pub defaults: ProductSettings,
     /// Per-product policy, keyed by `publisherProductId`; unset fields take `defaults`.
@@ -38,6 +41,7 @@ impl Default for Settings {
             auto_migrate: true,
             body_limit: 64 * 1024,
             nexway: NexwaySettings::default(),
+            unknown_products: UnknownProducts::Accept,
             defaults: ProductSettings::default(),
             products: BTreeMap::new(),
         }
@@ -59,11 +63,37 @@ pub struct BasicCredential {
     pub password: SecretString,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownProducts {
+    Accept,
+    Refuse,
+}
+
+impl std::str::FromStr for UnknownProducts {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "accept" => Ok(UnknownProducts::Accept),
+            "refuse" => Ok(UnknownProducts::Refuse),
+            _ => Err("expected accept or refuse".into()),
+        }
+    }
+}
+
+/// A product policy. The embedded default: perpetual unless the call gives an end date, renew
+/// extends, upgrade and reactivate keep the codes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProductSettings {
     /// Most codes one call may ask for.
     pub max_quantity: u32,
+    /// How long a license runs when the call gives no end date.
+    pub term: Term,
+    pub renew: RenewMode,
+    pub upgrade: CodeMode,
+    pub reactivate: CodeMode,
     pub generator: GeneratorSettings,
 }
 
@@ -71,6 +101,10 @@ impl Default for ProductSettings {
     fn default() -> Self {
         ProductSettings {
             max_quantity: 100,
+            term: Term::Perpetual,
+            renew: RenewMode::Extend,
+            upgrade: CodeMode::Keep,
+            reactivate: CodeMode::Keep,
             generator: GeneratorSettings::default(),
         }
     }
@@ -82,6 +116,10 @@ impl Default for ProductSettings {
 pub struct ProductOverride {
     pub name: Option<String>,
     pub max_quantity: Option<u32>,
+    pub term: Option<Term>,
+    pub renew: Option<RenewMode>,
+    pub upgrade: Option<CodeMode>,
+    pub reactivate: Option<CodeMode>,
     pub generator: Option<GeneratorSettings>,
 }
 
@@ -151,6 +189,9 @@ impl Settings {
         }
         if let Some(value) = env("NEXKEY_BODY_LIMIT") {
             self.body_limit = parse_env("NEXKEY_BODY_LIMIT", &value)?;
+        }
+        if let Some(value) = env("NEXKEY_UNKNOWN_PRODUCTS") {
+            self.unknown_products = parse_env("NEXKEY_UNKNOWN_PRODUCTS", &value)?;
         }
         if let Some(value) = env("NEXKEY_MAX_QUANTITY") {
             self.defaults.max_quantity = parse_env("NEXKEY_MAX_QUANTITY", &value)?;

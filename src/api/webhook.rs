@@ -34,6 +34,8 @@ pub struct FulfillmentAnswer {
     pub operation: String,
     /// Every code the call issued or touched, as it stands after the call.
     pub licenses: Vec<LicenseAnswer>,
+    /// Codes the call replaced by reissue (status `superseded`); absent when none.
+    pub superseded: Option<Vec<LicenseAnswer>>,
 }
 
 #[derive(Debug, Object)]
@@ -145,5 +147,74 @@ impl WebhookApi {
     #[oai(path = "/licenses/new", method = "post", operation_id = "licensesNew")]
     async fn licenses_new(&self, _auth: NexwayAuth, body: NexwayBody) -> FulfillmentResponse {
         self.fulfil(Operation::New, body).await
+    }
+
+    /// Renew the licenses of a renewed subscription
+    ///
+    /// Finds the licenses (see "Finding the licenses" in the API description) and, by the
+    /// product's `renew` policy, extends them (same codes; the call's end date, else the current
+    /// end plus the product's term) or reissues them (new codes under `licenses`, the old ones
+    /// listed under `superseded`). A canceled license cannot be renewed: `409 INVALID_TRANSITION`.
+    #[oai(
+        path = "/licenses/renew",
+        method = "post",
+        operation_id = "licensesRenew"
+    )]
+    async fn licenses_renew(&self, _auth: NexwayAuth, body: NexwayBody) -> FulfillmentResponse {
+        self.fulfil(Operation::Renew, body).await
+    }
+
+    /// Move the licenses to the product of a mid-term upgrade
+    ///
+    /// The call's `publisherProductId` is the product upgraded to. By that product's `upgrade`
+    /// policy the codes are kept and moved to it, or reissued under it.
+    #[oai(
+        path = "/licenses/upgrade",
+        method = "post",
+        operation_id = "licensesUpgrade"
+    )]
+    async fn licenses_upgrade(&self, _auth: NexwayAuth, body: NexwayBody) -> FulfillmentResponse {
+        self.fulfil(Operation::Upgrade, body).await
+    }
+
+    /// Suspend the licenses of a suspended subscription
+    ///
+    /// Active licenses become `suspended`; suspending a suspended license changes nothing.
+    #[oai(
+        path = "/licenses/suspend",
+        method = "post",
+        operation_id = "licensesSuspend"
+    )]
+    async fn licenses_suspend(&self, _auth: NexwayAuth, body: NexwayBody) -> FulfillmentResponse {
+        self.fulfil(Operation::Suspend, body).await
+    }
+
+    /// Reactivate the licenses of a reactivated subscription
+    ///
+    /// Suspended licenses become `active` again, keeping their codes or reissued by the product's
+    /// `reactivate` policy. A canceled license cannot be reactivated: `409 INVALID_TRANSITION`.
+    #[oai(
+        path = "/licenses/reactivate",
+        method = "post",
+        operation_id = "licensesReactivate"
+    )]
+    async fn licenses_reactivate(
+        &self,
+        _auth: NexwayAuth,
+        body: NexwayBody,
+    ) -> FulfillmentResponse {
+        self.fulfil(Operation::Reactivate, body).await
+    }
+
+    /// Revoke the licenses of a canceled or refunded order
+    ///
+    /// The licenses become `canceled` for good; canceling a canceled license changes nothing.
+    #[oai(
+        path = "/licenses/cancel",
+        method = "post",
+        operation_id = "licensesCancel"
+    )]
+    async fn licenses_cancel(&self, _auth: NexwayAuth, body: NexwayBody) -> FulfillmentResponse {
+        self.fulfil(Operation::Cancel, body).await
     }
 }

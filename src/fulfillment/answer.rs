@@ -9,10 +9,14 @@ pub struct Answer {
     pub publisher_fulfillment_id: String,
     pub nexway_fulfillment_id: String,
     pub operation: &'static str,
+    /// Every code the call issued or touched, as it stands after the call.
     pub licenses: Vec<LicenseView>,
+    /// Codes the call replaced by reissue (their new codes are in `licenses`); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<LicenseView>,
 }
 
-/// A code the call issued or touched, as it stands after the call.
+/// A code as it stands after the call; past its end date a live license reads as expired.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseView {

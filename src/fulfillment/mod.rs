@@ -3,10 +3,16 @@
 mod answer;
 mod catalog;
 mod command;
+mod lifecycle;
 mod mint;
 mod service;
+mod status;
+mod targets;
+mod term;
 
 pub use answer::{Answer, LicenseView};
-pub use catalog::{Catalog, Policy};
+pub use catalog::{Catalog, CodeMode, Policy, RenewMode};
 pub use command::{Buyer, Command, Email, Operation, ProductRef};
 pub use service::{Outcome, Service};
+pub use status::Status;
+pub use term::Term;

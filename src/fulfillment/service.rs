@@ -1,14 +1,16 @@
 //! Applying a command: idempotency first, then the operation, all in one transaction whose
 //! commit precedes the answer.
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use entity::license;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::answer::{Answer, LicenseView};
-use super::catalog::{Catalog, Policy};
-use super::command::{Command, Email, Operation};
+use super::catalog::Catalog;
+use super::command::{Command, Operation};
+use super::lifecycle::{self, Effect};
 use super::mint::{Call, Mint, mint};
+use super::status::Status;
 use crate::error::{Error, Result};
 use crate::store::fulfillments::{self, CallKey};
 use crate::store::{customers, licenses};
@@ -34,6 +36,33 @@ impl Service {
         &self.db
     }
 
+    /// What a call needs beyond a well-formed body, checked before any transaction opens.
+    fn check(&self, command: &Command) -> Result<()> {
+        match command.operation {
+            Operation::New => {
+                let product = &command.product.publisher_product_id;
+                let policy = self.catalog.policy(product)?;
+                if command.quantity > policy.max_quantity {
+                    return Err(Error::InvalidRequest(format!(
+                        "quantity {} is more than the {} allowed for product {product}",
+                        command.quantity, policy.max_quantity
+                    )));
+                }
+                if command.buyer.email.is_none() {
+                    return Err(Error::InvalidRequest(
+                        "user.email is required to issue licenses".into(),
+                    ));
+                }
+            }
+            // The product moved to must be one nexkey serves.
+            Operation::Upgrade => {
+                self.catalog.policy(&command.product.publisher_product_id)?;
+            }
+            Operation::Renew | Operation::Suspend | Operation::Reactivate | Operation::Cancel => {}
+        }
+        Ok(())
+    }
+
     pub async fn apply(&self, command: Command) -> Result<Outcome> {
         let digest = command.digest();
         let order_id = command.order_id.clone().unwrap_or_default();
@@ -45,8 +74,7 @@ impl Service {
         if let Some(done) = fulfillments::find(&self.db, key).await? {
             return replay(done, &digest);
         }
-        let policy = self.catalog.policy(&command.product.publisher_product_id);
-        let buyer_email = check_new(&command, policy)?;
+        self.check(&command)?;
 
         let txn = self.db.begin().await?;
         // Claiming the call is the transaction's first statement: on SQLite it takes the write
@@ -66,12 +94,17 @@ impl Service {
             fulfillment_id,
             publisher_fulfillment_id: &publisher_fulfillment_id,
         };
-        let issued = issue(&txn, &call, policy, buyer_email).await?;
+        let effect = match command.operation {
+            Operation::New => issue(&txn, &call, &self.catalog).await?,
+            _ => lifecycle::apply(&txn, &call, &self.catalog).await?,
+        };
+        let today = Utc::now().date_naive();
         let answer = Answer {
             publisher_fulfillment_id: publisher_fulfillment_id.clone(),
             nexway_fulfillment_id: command.nexway_fulfillment_id.clone(),
             operation: command.operation.as_str(),
-            licenses: issued.iter().map(view).collect(),
+            licenses: effect.current.iter().map(|l| view(l, today)).collect(),
+            superseded: effect.superseded.iter().map(|l| view(l, today)).collect(),
         }
         .to_json();
         fulfillments::record_answer(&txn, fulfillment_id, &answer).await?;
@@ -80,7 +113,8 @@ impl Service {
             operation = %command.operation,
             nexway_fulfillment_id = %command.nexway_fulfillment_id,
             %publisher_fulfillment_id,
-            licenses = issued.len(),
+            licenses = effect.current.len(),
+            superseded = effect.superseded.len(),
             "fulfilled"
         );
         Ok(Outcome {
@@ -101,38 +135,20 @@ fn replay(done: entity::fulfillment::Model, digest: &str) -> Result<Outcome> {
     })
 }
 
-/// What `new` needs beyond a well-formed body, checked before any transaction opens.
-fn check_new<'a>(command: &'a Command, policy: &Policy) -> Result<&'a Email> {
-    if command.operation != Operation::New {
-        return Err(Error::InvalidRequest(format!(
-            "operation {} is not supported",
-            command.operation
-        )));
-    }
-    if command.quantity > policy.max_quantity {
-        return Err(Error::InvalidRequest(format!(
-            "quantity {} is more than the {} allowed for product {}",
-            command.quantity, policy.max_quantity, command.product.publisher_product_id
-        )));
-    }
-    command
-        .buyer
-        .email
-        .as_ref()
-        .ok_or_else(|| Error::InvalidRequest("user.email is required to issue licenses".into()))
-}
-
-/// Issues `quantity` new codes for the buyer.
-async fn issue(
-    txn: &DatabaseTransaction,
-    call: &Call<'_>,
-    policy: &Policy,
-    email: &Email,
-) -> Result<Vec<license::Model>> {
+/// Issues `quantity` new codes for the buyer; with no end date in the call, the product's term
+/// decides (perpetual by default).
+async fn issue(txn: &DatabaseTransaction, call: &Call<'_>, catalog: &Catalog) -> Result<Effect> {
     let command = call.command;
+    let policy = catalog.policy(&command.product.publisher_product_id)?;
+    let email = command.buyer.email.as_ref().ok_or(Error::Internal)?;
     let customer_id = customers::upsert(txn, email, &command.buyer).await?;
-    let start_date = command.start_date.or_else(|| Some(Utc::now().date_naive()));
-    let mut issued = Vec::with_capacity(command.quantity as usize);
+    let start_date = command
+        .start_date
+        .unwrap_or_else(|| Utc::now().date_naive());
+    let end_date = command
+        .end_date
+        .or_else(|| policy.term.end_after(start_date));
+    let mut effect = Effect::default();
     for index in 0..command.quantity {
         let new = Mint {
             product: &command.product,
@@ -140,8 +156,8 @@ async fn issue(
             customer_id,
             customer_email: email.as_str(),
             index,
-            start_date,
-            end_date: command.end_date,
+            start_date: Some(start_date),
+            end_date,
             parent_id: None,
         };
         let license = mint(txn, call, &new).await?;
@@ -155,22 +171,18 @@ async fn issue(
             None,
         )
         .await?;
-        issued.push(license);
+        effect.current.push(license);
     }
-    Ok(issued)
+    Ok(effect)
 }
 
-/// A license as the answer shows it; past its end date an active license reads as expired.
-fn view(license: &license::Model) -> LicenseView {
-    let today = Utc::now().date_naive();
-    let expired = license.status == "active" && license.end_date.is_some_and(|end| end < today);
+/// A license as the answer shows it.
+fn view(license: &license::Model, today: NaiveDate) -> LicenseView {
     LicenseView {
         activation_code: license.activation_code.clone(),
-        status: if expired {
-            "expired".into()
-        } else {
-            license.status.clone()
-        },
+        status: Status::effective(&license.status, license.end_date, today)
+            .as_str()
+            .into(),
         start_date: license.start_date,
         end_date: license.end_date,
     }

@@ -3,8 +3,8 @@
 use chrono::{NaiveDate, Utc};
 use entity::{license, license_event};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TryInsertResult,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 /// A license about to be written; the code may already be taken.
@@ -116,4 +116,28 @@ pub async fn events(
         .order_by_asc(license_event::Column::Id)
         .all(db)
         .await
+}
+
+/// The licenses matching `condition`, oldest first, locked for the rest of the transaction on
+/// PostgreSQL (`FOR UPDATE`), so concurrent calls about the same licenses apply one after the
+/// other. SQLite needs no lock: a writing transaction there is alone.
+pub async fn find_for_update(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+) -> Result<Vec<license::Model>, DbErr> {
+    license::Entity::find()
+        .filter(condition)
+        .order_by_asc(license::Column::Id)
+        .lock_exclusive()
+        .all(db)
+        .await
+}
+
+/// Writes the changed columns of a license, stamping `updated_at`.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    mut license: license::ActiveModel,
+) -> Result<license::Model, DbErr> {
+    license.updated_at = Set(Utc::now());
+    license.update(db).await
 }

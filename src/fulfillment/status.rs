@@ -1,0 +1,154 @@
+//! The license state machine: the one place that says which operation may move a license from
+//! which status to which.
+//!
+//! ```text
+//!             suspend               cancel
+//!   active ─────────────▶ suspended ──────▶ canceled
+//!     ▲  ◀───────────────    │                 ▲
+//!     │      reactivate      └─────────────────┤
+//!     │                                        │
+//!     └──── renew (past end: reads expired) ───┘ cancel
+//!   any of active/suspended ──reissue──▶ superseded (its codes replaced by children)
+//! ```
+//! `expired` is never stored: an active or suspended license past its end date reads as expired
+//! everywhere, without a background job.
+
+use chrono::NaiveDate;
+
+use super::command::Operation;
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Suspended,
+    Canceled,
+    Expired,
+    Superseded,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Canceled => "canceled",
+            Status::Expired => "expired",
+            Status::Superseded => "superseded",
+        }
+    }
+
+    /// The stored status (never `expired`).
+    pub fn parse(stored: &str) -> Status {
+        match stored {
+            "suspended" => Status::Suspended,
+            "canceled" => Status::Canceled,
+            "superseded" => Status::Superseded,
+            _ => Status::Active,
+        }
+    }
+
+    /// The status as a reader sees it on `today`: past its end date a live license is expired.
+    pub fn effective(stored: &str, end_date: Option<NaiveDate>, today: NaiveDate) -> Status {
+        match Status::parse(stored) {
+            Status::Active | Status::Suspended if end_date.is_some_and(|end| end < today) => {
+                Status::Expired
+            }
+            status => status,
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an operation does to a license in a given (effective) status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The license moves to this stored status (or keeps it and changes dates or product).
+    To(Status),
+    /// Already in effect: succeed and change nothing.
+    InEffect,
+}
+
+/// The transition table. `renew` and `upgrade` keep a suspended license suspended: a suspension is
+/// an explicit hold that only `reactivate` lifts.
+pub fn step(operation: Operation, from: Status) -> Result<Step, Error> {
+    use Operation::*;
+    use Status::*;
+    let step = match (operation, from) {
+        (Renew, Active | Expired) => Step::To(Active),
+        (Renew, Suspended) => Step::To(Suspended),
+        (Upgrade, Active) => Step::To(Active),
+        (Upgrade, Suspended) => Step::To(Suspended),
+        (Suspend, Active | Expired) => Step::To(Suspended),
+        (Suspend, Suspended) => Step::InEffect,
+        (Reactivate, Suspended | Expired) => Step::To(Active),
+        (Reactivate, Active) => Step::InEffect,
+        (Cancel, Active | Suspended | Expired) => Step::To(Canceled),
+        (Cancel, Canceled) => Step::InEffect,
+        (operation, from) => {
+            return Err(Error::InvalidTransition(format!(
+                "cannot {operation} a license that is {from}"
+            )));
+        }
+    };
+    Ok(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_computed_from_the_end_date() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let yesterday = today.pred_opt();
+        assert_eq!(
+            Status::effective("active", yesterday, today),
+            Status::Expired
+        );
+        assert_eq!(
+            Status::effective("suspended", yesterday, today),
+            Status::Expired
+        );
+        assert_eq!(
+            Status::effective("active", Some(today), today),
+            Status::Active
+        );
+        assert_eq!(Status::effective("active", None, today), Status::Active);
+        assert_eq!(
+            Status::effective("canceled", yesterday, today),
+            Status::Canceled
+        );
+    }
+
+    #[test]
+    fn nonsense_is_refused_and_repeats_are_in_effect() {
+        use Operation::*;
+        use Status::*;
+        for (operation, from) in [
+            (Reactivate, Canceled),
+            (Renew, Canceled),
+            (Upgrade, Canceled),
+            (Suspend, Canceled),
+            (Upgrade, Expired),
+            (Reactivate, Superseded),
+            (Cancel, Superseded),
+            (New, Active),
+        ] {
+            assert!(
+                matches!(step(operation, from), Err(Error::InvalidTransition(_))),
+                "{operation} from {from}"
+            );
+        }
+        assert_eq!(step(Cancel, Canceled).unwrap(), Step::InEffect);
+        assert_eq!(step(Suspend, Suspended).unwrap(), Step::InEffect);
+        assert_eq!(step(Reactivate, Active).unwrap(), Step::InEffect);
+        assert_eq!(step(Renew, Expired).unwrap(), Step::To(Active));
+        assert_eq!(step(Reactivate, Suspended).unwrap(), Step::To(Active));
+    }
+}
