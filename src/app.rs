@@ -10,8 +10,10 @@ use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 
+use crate::api::admin::AdminApi;
+use crate::api::lkey_page::{self, LkeyPage};
 use crate::api::webhook::WebhookApi;
-use crate::api::{error_response, framework_error};
+use crate::api::{AdminGate, error_response, framework_error};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::fulfillment::{Catalog, Service};
@@ -21,6 +23,8 @@ use crate::nexway::NexwayCredentials;
 pub struct App {
     pub service: Arc<Service>,
     pub credentials: NexwayCredentials,
+    pub admin_gate: Arc<AdminGate>,
+    pub purchase_url: Option<String>,
     pub body_limit: usize,
 }
 
@@ -33,15 +37,22 @@ impl App {
         App {
             service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
             credentials,
+            admin_gate: Arc::new(AdminGate::new(&settings.admin)),
+            purchase_url: settings.admin.purchase_url.clone(),
             body_limit: settings.body_limit,
         }
     }
 }
 
 /// The OpenAPI service: every documented operation.
-pub fn api_service(service: Arc<Service>) -> OpenApiService<WebhookApi, ()> {
+pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi), ()> {
+    let admin = AdminApi::new(
+        app.service.clone(),
+        app.admin_gate.clone(),
+        app.purchase_url.clone(),
+    );
     OpenApiService::new(
-        WebhookApi::new(service),
+        (WebhookApi::new(app.service.clone()), admin),
         "nexkey",
         env!("CARGO_PKG_VERSION"),
     )
@@ -62,24 +73,33 @@ pub fn api_service(service: Arc<Service>) -> OpenApiService<WebhookApi, ()> {
 /// The spec as `nexkey openapi` exports it and `/openapi.json` serves it.
 pub fn openapi_json() -> String {
     let settings = Settings::default();
-    let catalog = Catalog::from_settings(&settings);
-    api_service(Arc::new(Service::new(
+    let credentials = NexwayCredentials::new(&settings.nexway.credentials);
+    api_service(&App::new(
+        &settings,
         DatabaseConnection::default(),
-        catalog,
-    )))
+        credentials,
+    ))
     .spec()
 }
 
 /// The whole HTTP application.
 pub fn route(app: App) -> BoxEndpoint<'static, Response> {
-    let api = api_service(app.service.clone());
+    let api = api_service(&app);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let body_limit = app.body_limit;
+    let page = Arc::new(LkeyPage {
+        service: app.service.clone(),
+        gate: app.admin_gate.clone(),
+        purchase_url: app.purchase_url.clone(),
+    });
     Route::new()
         .nest(
             "/",
-            api.around(move |endpoint, request| limit_body(endpoint, request, body_limit)),
+            api.around(move |endpoint, request| limit_body(endpoint, request, body_limit))
+                .around(move |endpoint, request| {
+                    pages_for_browsers(endpoint, request, page.clone())
+                }),
         )
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -88,6 +108,18 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
         .boxed()
+}
+
+/// The lkey URL opened in a browser gets the page; every other request goes to the API.
+async fn pages_for_browsers<E: Endpoint>(
+    endpoint: Arc<E>,
+    request: Request,
+    page: Arc<LkeyPage>,
+) -> poem::Result<Response> {
+    if lkey_page::wants_html(&request) {
+        return Ok(page.render(&request).await);
+    }
+    Ok(endpoint.call(request).await?.into_response())
 }
 
 /// Reads the body up to the limit (also when it is chunked, without a length) before anything
@@ -134,6 +166,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let listener = TcpListener::bind(settings.bind.clone());
     let app = App::new(&settings, db.clone(), credentials);
+    if app.admin_gate.is_closed() {
+        tracing::warn!(
+            "no admin API keys configured (NEXKEY_ADMIN_KEYS): the support side answers 401 to every call"
+        );
+    }
     tracing::info!(bind = %settings.bind, "nexkey listening");
     Server::new(listener)
         .run_with_graceful_shutdown(

@@ -24,6 +24,7 @@ pub struct Settings {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     pub nexway: NexwaySettings,
+    pub admin: AdminSettings,
     /// Whether a product not listed under `products` is served with `defaults` or refused (422).
     pub unknown_products: UnknownProducts,
     /// Policy of every product not listed under `products`.
@@ -41,6 +42,7 @@ impl Default for Settings {
             auto_migrate: true,
             body_limit: 64 * 1024,
             nexway: NexwaySettings::default(),
+            admin: AdminSettings::default(),
             unknown_products: UnknownProducts::Accept,
             defaults: ProductSettings::default(),
             products: BTreeMap::new(),
@@ -54,6 +56,31 @@ impl Default for Settings {
 pub struct NexwaySettings {
     /// HTTP Basic credentials Nexway may use; several at once during a rotation.
     pub credentials: Vec<BasicCredential>,
+}
+
+/// The support side (`/nexus/lkey/{key}`, `/admin/…`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// API keys support may use; several at once for rotation. None: the admin side is closed.
+    pub keys: Vec<SecretString>,
+    /// The customer's link to a purchase, `{key}` replaced by the license key (the lkey `url`).
+    pub purchase_url: Option<String>,
+    /// Bad keys one address may send within `cooldown_secs` before it is refused (429) for
+    /// `cooldown_secs`.
+    pub bad_key_limit: u32,
+    pub cooldown_secs: u64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            keys: Vec::new(),
+            purchase_url: None,
+            bad_key_limit: 10,
+            cooldown_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,12 +142,36 @@ impl Default for ProductSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct ProductOverride {
     pub name: Option<String>,
+    /// The product's number in the publisher's catalogue (the lkey `itemId`).
+    pub item_id: Option<i64>,
+    /// URL of the product's image (the lkey `image`).
+    pub image: Option<String>,
+    /// What a renewal costs (the lkey `renewalTerm.price`).
+    pub renewal_price: Option<Money>,
+    /// The tax class of the renewal price (the lkey `renewalTerm.taxClass`).
+    pub tax_class: Option<TaxClass>,
     pub max_quantity: Option<u32>,
     pub term: Option<Term>,
     pub renew: Option<RenewMode>,
     pub upgrade: Option<CodeMode>,
     pub reactivate: Option<CodeMode>,
     pub generator: Option<GeneratorSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    /// Decimal amount as a string, e.g. `"29.99"`.
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxClass {
+    pub id: i64,
+    pub name: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +241,17 @@ impl Settings {
         if let Some(value) = env("NEXKEY_BODY_LIMIT") {
             self.body_limit = parse_env("NEXKEY_BODY_LIMIT", &value)?;
         }
+        if let Some(value) = env("NEXKEY_ADMIN_KEYS") {
+            self.admin.keys = value
+                .split(',')
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(|key| SecretString::from(key.to_owned()))
+                .collect();
+        }
+        if let Some(value) = env("NEXKEY_PURCHASE_URL") {
+            self.admin.purchase_url = Some(value);
+        }
         if let Some(value) = env("NEXKEY_UNKNOWN_PRODUCTS") {
             self.unknown_products = parse_env("NEXKEY_UNKNOWN_PRODUCTS", &value)?;
         }
@@ -223,6 +285,14 @@ impl Settings {
                 return Err(ConfigError::Invalid(
                     "a Nexway credential needs a user name and a password of 8 characters or more"
                         .into(),
+                ));
+            }
+        }
+        for key in &self.admin.keys {
+            use secrecy::ExposeSecret;
+            if key.expose_secret().len() < 16 {
+                return Err(ConfigError::Invalid(
+                    "an admin API key needs 16 characters or more".into(),
                 ));
             }
         }
@@ -302,6 +372,26 @@ mod tests {
             "[true]\"1234\""
         );
         assert!(!format!("{settings:?}").contains("1234"));
+    }
+
+    #[test]
+    fn admin_keys_come_from_the_environment_and_stay_secret() {
+        let settings = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            (
+                "NEXKEY_ADMIN_KEYS",
+                "support-key-0123456789, ,second-key-0123456789",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(settings.admin.keys.len(), 2);
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("support-key") && !debug.contains("second-key"));
+        let short = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            ("NEXKEY_ADMIN_KEYS", "short"),
+        ]);
+        assert!(short.is_err());
     }
 
     #[test]

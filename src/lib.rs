@@ -2,6 +2,7 @@
 //!
 //! Dependencies point down: `api` → `fulfillment` → `keygen` / `store` → `entity`.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -1,5 +1,9 @@
 //! The HTTP surface: one poem-openapi struct per audience, one error body everywhere.
 
+pub mod admin;
+mod admin_auth;
+pub mod lkey_page;
+mod purchase;
 mod stored_json;
 pub mod webhook;
 
@@ -8,12 +12,15 @@ use poem_openapi::{Object, Tags};
 
 use crate::error::{Error, ErrorCode};
 
+pub use admin_auth::AdminGate;
 pub use stored_json::StoredJson;
 
 #[derive(Tags)]
 pub enum ApiTags {
     /// The calls Nexway makes on each order event.
     Fulfillment,
+    /// What support uses: key lookup, searches, manual actions (admin API keys).
+    Support,
 }
 
 /// Every error answer: `{"error":{"code":"…","message":"…"}}`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::term::Term;
-use crate::config::{ProductSettings, Settings, UnknownProducts};
+use crate::config::{Money, ProductSettings, Settings, TaxClass, UnknownProducts};
 use crate::error::{Error, Result};
 use crate::keygen::KeyGenerator;
 
@@ -38,6 +38,11 @@ pub struct Policy {
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
     pub generator: Arc<dyn KeyGenerator>,
+    /// What support sees of the product (the lkey purchase shape); unset for the defaults.
+    pub item_id: Option<i64>,
+    pub image: Option<String>,
+    pub renewal_price: Option<Money>,
+    pub tax_class: Option<TaxClass>,
 }
 
 pub struct Catalog {
@@ -64,6 +69,10 @@ impl Catalog {
             upgrade,
             reactivate,
             generator: generator.build(),
+            item_id: None,
+            image: None,
+            renewal_price: None,
+            tax_class: None,
         };
         let products = settings
             .products
@@ -80,6 +89,10 @@ impl Catalog {
                         Some(generator) => generator.build(),
                         None => defaults.generator.clone(),
                     },
+                    item_id: product.item_id,
+                    image: product.image.clone(),
+                    renewal_price: product.renewal_price.clone(),
+                    tax_class: product.tax_class.clone(),
                 };
                 (id.clone(), policy)
             })
@@ -99,6 +112,14 @@ impl Catalog {
             None if self.unknown_products == UnknownProducts::Accept => Ok(&self.defaults),
             None => Err(Error::UnknownProduct(publisher_product_id.to_owned())),
         }
+    }
+
+    /// The policy a stored license is read with: its product's, else the defaults (also when
+    /// unknown products are now refused: the license exists all the same).
+    pub fn policy_or_defaults(&self, publisher_product_id: &str) -> &Policy {
+        self.products
+            .get(publisher_product_id)
+            .unwrap_or(&self.defaults)
     }
 
     /// The configured products with their policies, by `publisherProductId`.

@@ -14,5 +14,6 @@ pub use answer::{Answer, LicenseView};
 pub use catalog::{Catalog, CodeMode, Policy, RenewMode};
 pub use command::{Buyer, Command, Email, Operation, ProductRef};
 pub use service::{Outcome, Service};
-pub use status::Status;
+pub use status::{ManualAction, Status, Step, manual_step};
+pub use targets::MAX_GENERATIONS;
 pub use term::Term;

@@ -36,6 +36,10 @@ impl Service {
         &self.db
     }
 
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     /// What a call needs beyond a well-formed body, checked before any transaction opens.
     fn check(&self, command: &Command) -> Result<()> {
         match command.operation {

@@ -99,6 +99,44 @@ pub fn step(operation: Operation, from: Status) -> Result<Step, Error> {
     Ok(step)
 }
 
+/// What support may do by hand, outside Nexway's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManualAction {
+    /// Take a license away (fraud, chargeback Nexway did not report…): it becomes `canceled`.
+    Revoke,
+    /// Give back a revoked or suspended license: it becomes `active`.
+    Reinstate,
+}
+
+impl ManualAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManualAction::Revoke => "revoke",
+            ManualAction::Reinstate => "reinstate",
+        }
+    }
+}
+
+/// The manual transitions. Unlike Nexway's `reactivate`, a reinstatement may undo a cancel: it is
+/// a person's decision, written to the events with its reason. A superseded code stays replaced.
+pub fn manual_step(action: ManualAction, from: Status) -> Result<Step, Error> {
+    use ManualAction::*;
+    use Status::*;
+    let step = match (action, from) {
+        (Revoke, Active | Suspended | Expired) => Step::To(Canceled),
+        (Revoke, Canceled) => Step::InEffect,
+        (Reinstate, Canceled | Suspended | Expired) => Step::To(Active),
+        (Reinstate, Active) => Step::InEffect,
+        (action, from) => {
+            return Err(Error::InvalidTransition(format!(
+                "cannot {} a license that is {from}",
+                action.as_str()
+            )));
+        }
+    };
+    Ok(step)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +188,24 @@ mod tests {
         assert_eq!(step(Reactivate, Active).unwrap(), Step::InEffect);
         assert_eq!(step(Renew, Expired).unwrap(), Step::To(Active));
         assert_eq!(step(Reactivate, Suspended).unwrap(), Step::To(Active));
+    }
+
+    #[test]
+    fn support_may_undo_a_cancel_but_not_a_reissue() {
+        use ManualAction::*;
+        assert_eq!(
+            manual_step(Reinstate, Status::Canceled).unwrap(),
+            Step::To(Status::Active)
+        );
+        assert_eq!(
+            manual_step(Revoke, Status::Canceled).unwrap(),
+            Step::InEffect
+        );
+        assert_eq!(
+            manual_step(Revoke, Status::Active).unwrap(),
+            Step::To(Status::Canceled)
+        );
+        assert!(manual_step(Reinstate, Status::Superseded).is_err());
+        assert!(manual_step(Revoke, Status::Superseded).is_err());
     }
 }

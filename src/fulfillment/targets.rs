@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::store::licenses::{self, lookup_key};
 
 /// Reissues chain at most once per renewal; this bounds a walk over a corrupted chain.
-const MAX_GENERATIONS: usize = 1000;
+pub const MAX_GENERATIONS: usize = 1000;
 
 pub async fn resolve(txn: &DatabaseTransaction, command: &Command) -> Result<Vec<license::Model>> {
     let scope = current(txn, scope(txn, command).await?).await?;

@@ -208,3 +208,22 @@ pub fn codes(answer: &Value) -> Vec<String> {
         .map(|license| license["activationCode"].as_str().expect("code").to_owned())
         .collect()
 }
+
+pub const ADMIN_KEY: &str = "support-key-0123456789abcdef";
+
+/// Settings with one admin API key.
+pub fn with_admin_key(settings: &mut Settings) {
+    settings.admin.keys = vec![ADMIN_KEY.to_string().into()];
+}
+
+impl TestApp {
+    /// GETs an admin path with the admin API key as the Basic user name.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .basic_auth(ADMIN_KEY, None::<&str>)
+            .send()
+            .await
+            .expect("request")
+    }
+}

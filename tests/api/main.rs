@@ -1,6 +1,7 @@
 //! The integration suite: one binary, each test against a real nexkey on loopback, on SQLite
 //! always and on PostgreSQL too when `NEXKEY_TEST_DATABASE_URL` is set.
 
+mod browser;
 mod errors;
 mod helpers;
 mod idempotency;
@@ -8,3 +9,4 @@ mod lifecycle;
 mod new;
 mod openapi;
 mod process;
+mod support;

@@ -1,0 +1,521 @@
+//! The support side: `GET /nexus/lkey/{key}` in the purchase shape, and the admin API, in the
+//! conventions of that API family (API key as the Basic user name or `?key=`, errors as
+//! `{"errorCode","errorMessage"}`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::auth::{ApiKey, Basic};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
+use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
+use secrecy::SecretString;
+
+use super::ApiTags;
+use super::admin_auth::{AdminGate, Denied};
+use super::purchase::PurchaseDto;
+use crate::admin::{self, Filter};
+use crate::error::Error;
+use crate::fulfillment::{ManualAction, Service, Status};
+
+/// An admin API key sent as the HTTP Basic user name (the password is ignored).
+#[derive(SecurityScheme)]
+#[oai(ty = "basic")]
+pub struct AdminBasic(Basic);
+
+/// An admin API key in the `key` query parameter, so support can paste a URL. Never logged.
+#[derive(SecurityScheme)]
+#[oai(ty = "api_key", key_name = "key", key_in = "query")]
+pub struct AdminQueryKey(ApiKey);
+
+/// Either way of sending the key; without one the answer is `401 NO_API_KEY`.
+#[derive(SecurityScheme)]
+pub enum AdminAuth {
+    Basic(AdminBasic),
+    Query(AdminQueryKey),
+    #[oai(fallback)]
+    None,
+}
+
+impl AdminAuth {
+    pub fn key(&self) -> Option<SecretString> {
+        match self {
+            AdminAuth::Basic(basic) => Some(basic.0.username.clone().into()),
+            AdminAuth::Query(query) => Some(query.0.key.clone().into()),
+            AdminAuth::None => None,
+        }
+    }
+}
+
+/// Every admin error: `{"errorCode":"2X310/1","errorMessage":"INVALID_KEY"}`.
+#[derive(Debug, Object)]
+pub struct AdminErrorBody {
+    #[oai(rename = "errorCode")]
+    pub error_code: String,
+    #[oai(rename = "errorMessage")]
+    pub error_message: String,
+}
+
+/// An admin failure: the codes of that API family, and nexkey's own (`…N…`) for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminFailure {
+    InvalidKey,
+    NoApiKey,
+    InvalidApiKey,
+    TooManyBadKeys,
+    InvalidRequest,
+    InvalidTransition,
+    StorageUnavailable,
+    Internal,
+}
+
+impl AdminFailure {
+    pub fn status(self) -> u16 {
+        match self {
+            AdminFailure::InvalidRequest => 400,
+            AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => 401,
+            AdminFailure::InvalidKey => 404,
+            AdminFailure::InvalidTransition => 409,
+            AdminFailure::TooManyBadKeys => 429,
+            AdminFailure::Internal => 500,
+            AdminFailure::StorageUnavailable => 503,
+        }
+    }
+
+    pub fn body(self) -> AdminErrorBody {
+        let (code, message) = match self {
+            AdminFailure::InvalidKey => ("2X310/1", "INVALID_KEY"),
+            AdminFailure::NoApiKey => ("2S290/6", "NO_API_KEY"),
+            AdminFailure::InvalidApiKey => ("3S290/7", "INVALID_API_KEY"),
+            AdminFailure::TooManyBadKeys => ("1S290/A", "TOO_MANY_REQUESTS_WITH_BAD_KEY"),
+            AdminFailure::InvalidRequest => ("1N290/1", "INVALID_REQUEST"),
+            AdminFailure::InvalidTransition => ("1N310/2", "INVALID_TRANSITION"),
+            AdminFailure::StorageUnavailable => ("5N000/1", "STORAGE_UNAVAILABLE"),
+            AdminFailure::Internal => ("5N000/2", "INTERNAL"),
+        };
+        AdminErrorBody {
+            error_code: code.into(),
+            error_message: message.into(),
+        }
+    }
+}
+
+impl From<Denied> for AdminFailure {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::NoApiKey => AdminFailure::NoApiKey,
+            Denied::InvalidApiKey => AdminFailure::InvalidApiKey,
+            Denied::TooManyBadKeys => AdminFailure::TooManyBadKeys,
+        }
+    }
+}
+
+impl From<Error> for AdminFailure {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::NotFound | Error::UnknownFulfillment(_) => AdminFailure::InvalidKey,
+            Error::InvalidRequest(_) => AdminFailure::InvalidRequest,
+            Error::InvalidTransition(_) => AdminFailure::InvalidTransition,
+            Error::StorageUnavailable => AdminFailure::StorageUnavailable,
+            other => {
+                tracing::error!(error = %other, "admin call failed");
+                AdminFailure::Internal
+            }
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum AdminResponse<T: ToJSON + Send + Sync> {
+    #[oai(status = 200)]
+    Ok(Json<T>),
+    /// 1N290/1 INVALID_REQUEST: a parameter or body is invalid.
+    #[oai(status = 400)]
+    BadRequest(Json<AdminErrorBody>),
+    /// 2S290/6 NO_API_KEY, 3S290/7 INVALID_API_KEY.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<AdminErrorBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// 2X310/1 INVALID_KEY: no such license key.
+    #[oai(status = 404)]
+    NotFound(Json<AdminErrorBody>),
+    /// 1N310/2 INVALID_TRANSITION: the license cannot take this action.
+    #[oai(status = 409)]
+    Conflict(Json<AdminErrorBody>),
+    /// 1S290/A TOO_MANY_REQUESTS_WITH_BAD_KEY: this address sent too many bad keys; wait.
+    #[oai(status = 429)]
+    TooManyRequests(Json<AdminErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// 5N000/2 INTERNAL.
+    #[oai(status = 500)]
+    Internal(Json<AdminErrorBody>),
+    /// 5N000/1 STORAGE_UNAVAILABLE: retry.
+    #[oai(status = 503)]
+    Unavailable(Json<AdminErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+
+fn bad_request<T: ToJSON + Send + Sync>(_: poem::Error) -> AdminResponse<T> {
+    AdminFailure::InvalidRequest.into()
+}
+
+impl<T: ToJSON + Send + Sync> From<AdminFailure> for AdminResponse<T> {
+    fn from(failure: AdminFailure) -> Self {
+        let body = Json(failure.body());
+        match failure.status() {
+            400 => AdminResponse::BadRequest(body),
+            401 => AdminResponse::Unauthorized(body, "Basic realm=\"nexkey admin\"".into()),
+            404 => AdminResponse::NotFound(body),
+            409 => AdminResponse::Conflict(body),
+            429 => AdminResponse::TooManyRequests(body, 60),
+            503 => AdminResponse::Unavailable(body, 5),
+            _ => AdminResponse::Internal(body),
+        }
+    }
+}
+
+type Answer<T> = Result<T, AdminFailure>;
+
+fn respond<T: ToJSON + Send + Sync>(answer: Answer<T>) -> AdminResponse<T> {
+    match answer {
+        Ok(value) => AdminResponse::Ok(Json(value)),
+        Err(failure) => failure.into(),
+    }
+}
+
+/// One page of a search, in that API family's list form.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PurchaseList {
+    pub page: u64,
+    pub per_page: u64,
+    pub total_results: u64,
+    pub total_pages: u64,
+    pub results: Vec<PurchaseDto>,
+}
+
+/// A license with everything that happened to it.
+#[derive(Debug, Object)]
+pub struct LicenseDetail {
+    pub purchase: PurchaseDto,
+    pub events: Vec<EventDto>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventDto {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// new | renew | upgrade | suspend | reactivate | cancel | revoke | reinstate
+    pub operation: String,
+    /// Null for the license's creation.
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub reason: Option<String>,
+    /// The Nexway call that caused it; null for support's own actions.
+    pub nexway_fulfillment_id: Option<String>,
+    pub publisher_fulfillment_id: Option<String>,
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct ActionRequest {
+    /// Why, for the audit trail (1 to 1000 characters).
+    pub reason: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ProductDto {
+    pub publisher_product_id: String,
+    pub name: Option<String>,
+    pub max_quantity: u32,
+    /// `perpetual` or e.g. `1y`.
+    pub term: String,
+    /// extend | reissue
+    pub renew: String,
+    /// keep | reissue
+    pub upgrade: String,
+    /// keep | reissue
+    pub reactivate: String,
+    pub generator: String,
+}
+
+pub struct AdminApi {
+    service: Arc<Service>,
+    gate: Arc<AdminGate>,
+    purchase_url: Option<String>,
+}
+
+impl AdminApi {
+    pub fn new(service: Arc<Service>, gate: Arc<AdminGate>, purchase_url: Option<String>) -> Self {
+        AdminApi {
+            service,
+            gate,
+            purchase_url,
+        }
+    }
+
+    fn admit(&self, request: &Request, auth: &AdminAuth) -> Answer<()> {
+        let address = remote_ip(request);
+        Ok(self.gate.check(address, auth.key().as_ref())?)
+    }
+
+    fn dto(&self, purchase: &admin::Purchase) -> PurchaseDto {
+        PurchaseDto::new(
+            purchase,
+            self.service.catalog(),
+            self.purchase_url.as_deref(),
+        )
+    }
+
+    async fn detail(&self, key: &str) -> Answer<LicenseDetail> {
+        let db = self.service.db();
+        let purchase = admin::purchase(db, key)
+            .await?
+            .ok_or(AdminFailure::InvalidKey)?;
+        let history = admin::history(db, purchase.license.id).await?;
+        let events = history
+            .into_iter()
+            .map(|line| EventDto {
+                at: line.event.created_at,
+                operation: line.event.operation,
+                from_status: line.event.from_status,
+                to_status: line.event.to_status,
+                reason: line.event.reason,
+                nexway_fulfillment_id: line.call.as_ref().map(|c| c.nexway_fulfillment_id.clone()),
+                publisher_fulfillment_id: line
+                    .call
+                    .as_ref()
+                    .map(|c| c.publisher_fulfillment_id.clone()),
+                order_id: line
+                    .call
+                    .and_then(|c| (!c.order_id.is_empty()).then_some(c.order_id)),
+            })
+            .collect();
+        Ok(LicenseDetail {
+            purchase: self.dto(&purchase),
+            events,
+        })
+    }
+
+    async fn act(&self, key: &str, action: ManualAction, reason: &str) -> Answer<LicenseDetail> {
+        admin::act(self.service.db(), key, action, reason).await?;
+        tracing::info!(action = action.as_str(), "license changed by support");
+        self.detail(key).await
+    }
+}
+
+/// The TCP peer's address (nexkey is meant to be reached directly or through a proxy on the
+/// same host, which then answers for all its clients).
+pub fn remote_ip(request: &Request) -> Option<IpAddr> {
+    request
+        .remote_addr()
+        .as_socket_addr()
+        .map(|address| address.ip())
+}
+
+#[OpenApi(tag = "ApiTags::Support")]
+impl AdminApi {
+    /// Look a license key up
+    ///
+    /// The purchase the key belongs to, in the purchase shape: whose it is, what it unlocks,
+    /// whether it is active, when it expires, and the purchase it renewed or replaced (`parent`).
+    /// Case and separators do not matter (`k7qxm 2hj9p…` finds `K7QXM-2HJ9P-…`). Opened in a
+    /// browser (`Accept: text/html`), the same URL shows a readable page.
+    #[oai(path = "/nexus/lkey/:key", method = "get", operation_id = "lkey")]
+    async fn lkey(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        key: Path<String>,
+    ) -> AdminResponse<PurchaseDto> {
+        respond(
+            async {
+                self.admit(request, &auth)?;
+                let purchase = admin::purchase(self.service.db(), &key).await?;
+                Ok(self.dto(&purchase.ok_or(AdminFailure::InvalidKey)?))
+            }
+            .await,
+        )
+    }
+
+    /// Search licenses
+    ///
+    /// Every given criterion must match; newest first. `status` is read today: `expired` finds
+    /// live licenses past their end date.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(
+        path = "/admin/licenses",
+        method = "get",
+        operation_id = "searchLicenses"
+    )]
+    async fn search(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        email: Query<Option<String>>,
+        #[oai(name = "nexwayFulfillmentId")] nexway_fulfillment_id: Query<Option<String>>,
+        #[oai(name = "publisherFulfillmentId")] publisher_fulfillment_id: Query<Option<String>>,
+        #[oai(name = "orderId")] order_id: Query<Option<String>>,
+        /// active | suspended | canceled | expired | superseded
+        status: Query<Option<String>>,
+        /// `publisherProductId`
+        product: Query<Option<String>>,
+        /// From 1.
+        #[oai(default = "first_page", validator(minimum(value = "1")))]
+        page: Query<u64>,
+        #[oai(
+            name = "perPage",
+            default = "default_per_page",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        per_page: Query<u64>,
+    ) -> AdminResponse<PurchaseList> {
+        respond(
+            async {
+                self.admit(request, &auth)?;
+                let status = match status.0.as_deref() {
+                    None => None,
+                    Some(text) => Some(parse_status(text).ok_or(AdminFailure::InvalidRequest)?),
+                };
+                let filter = Filter {
+                    email: email.0,
+                    nexway_fulfillment_id: nexway_fulfillment_id.0,
+                    publisher_fulfillment_id: publisher_fulfillment_id.0,
+                    order_id: order_id.0,
+                    status,
+                    product: product.0,
+                };
+                let (found, total) =
+                    admin::search(self.service.db(), &filter, page.0, per_page.0).await?;
+                Ok(PurchaseList {
+                    page: page.0,
+                    per_page: per_page.0,
+                    total_results: total,
+                    total_pages: total.div_ceil(per_page.0),
+                    results: found.iter().map(|p| self.dto(p)).collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    /// One license with its full event history
+    #[oai(
+        path = "/admin/licenses/:key",
+        method = "get",
+        operation_id = "getLicense"
+    )]
+    async fn license(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        key: Path<String>,
+    ) -> AdminResponse<LicenseDetail> {
+        respond(
+            async {
+                self.admit(request, &auth)?;
+                self.detail(&key).await
+            }
+            .await,
+        )
+    }
+
+    /// Revoke a license by hand
+    ///
+    /// The license becomes `canceled`; the reason is written to its events. Revoking a revoked
+    /// license changes nothing.
+    #[oai(
+        path = "/admin/licenses/:key/revoke",
+        method = "post",
+        operation_id = "revokeLicense"
+    )]
+    async fn revoke(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        key: Path<String>,
+        body: Json<ActionRequest>,
+    ) -> AdminResponse<LicenseDetail> {
+        respond(
+            async {
+                self.admit(request, &auth)?;
+                self.act(&key, ManualAction::Revoke, &body.reason).await
+            }
+            .await,
+        )
+    }
+
+    /// Reinstate a revoked or suspended license by hand
+    ///
+    /// The license becomes `active` (a superseded code cannot: its replacement is the live one);
+    /// the reason is written to its events.
+    #[oai(
+        path = "/admin/licenses/:key/reinstate",
+        method = "post",
+        operation_id = "reinstateLicense"
+    )]
+    async fn reinstate(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        key: Path<String>,
+        body: Json<ActionRequest>,
+    ) -> AdminResponse<LicenseDetail> {
+        respond(
+            async {
+                self.admit(request, &auth)?;
+                self.act(&key, ManualAction::Reinstate, &body.reason).await
+            }
+            .await,
+        )
+    }
+
+    /// The configured products and their policies
+    #[oai(
+        path = "/admin/products",
+        method = "get",
+        operation_id = "listProducts"
+    )]
+    async fn products(&self, request: &Request, auth: AdminAuth) -> AdminResponse<Vec<ProductDto>> {
+        respond(self.admit(request, &auth).map(|()| {
+            self.service
+                .catalog()
+                .products()
+                .map(|(id, policy)| ProductDto {
+                    publisher_product_id: id.to_owned(),
+                    name: policy.name.clone(),
+                    max_quantity: policy.max_quantity,
+                    term: policy.term.to_string(),
+                    renew: format!("{:?}", policy.renew).to_lowercase(),
+                    upgrade: format!("{:?}", policy.upgrade).to_lowercase(),
+                    reactivate: format!("{:?}", policy.reactivate).to_lowercase(),
+                    generator: policy.generator.name().to_owned(),
+                })
+                .collect()
+        }))
+    }
+}
+
+fn first_page() -> u64 {
+    1
+}
+
+fn default_per_page() -> u64 {
+    25
+}
+
+fn parse_status(text: &str) -> Option<Status> {
+    [
+        Status::Active,
+        Status::Suspended,
+        Status::Canceled,
+        Status::Expired,
+        Status::Superseded,
+    ]
+    .into_iter()
+    .find(|status| status.as_str() == text)
+}

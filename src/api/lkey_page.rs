@@ -1,0 +1,250 @@
+//! The lkey URL opened in a browser: a plain page of the same facts, with no external assets, so
+//! support needs nothing but a browser. The API key is read as in the JSON API.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use poem::http::{StatusCode, header};
+use poem::web::headers::authorization::Basic;
+use poem::web::headers::{Authorization, HeaderMapExt};
+use poem::{Request, Response};
+use secrecy::SecretString;
+
+use super::admin::{AdminFailure, remote_ip};
+use super::admin_auth::AdminGate;
+use super::purchase::PurchaseDto;
+use crate::admin;
+use crate::fulfillment::Service;
+
+pub const PREFIX: &str = "/nexus/lkey/";
+
+/// Whether this request is a browser asking for an lkey page rather than a client for JSON.
+pub fn wants_html(request: &Request) -> bool {
+    request.method() == poem::http::Method::GET
+        && request.uri().path().starts_with(PREFIX)
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+}
+
+pub struct LkeyPage {
+    pub service: Arc<Service>,
+    pub gate: Arc<AdminGate>,
+    pub purchase_url: Option<String>,
+}
+
+impl LkeyPage {
+    pub async fn render(&self, request: &Request) -> Response {
+        let query: HashMap<String, String> = request.params().unwrap_or_default();
+        let key = request
+            .headers()
+            .typed_get::<Authorization<Basic>>()
+            .map(|basic| basic.username().to_owned())
+            .or_else(|| query.get("key").cloned())
+            .map(SecretString::from);
+        if let Err(denied) = self.gate.check(remote_ip(request), key.as_ref()) {
+            return failure_page(denied.into());
+        }
+        let raw = &request.uri().path()[PREFIX.len()..];
+        // The key as typed in the address bar (`%20` for a space).
+        let wanted = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        let db = self.service.db();
+        let found = match admin::purchase(db, &wanted).await {
+            Ok(found) => found,
+            Err(error) => return failure_page(error.into()),
+        };
+        let Some(purchase) = found else {
+            return failure_page(AdminFailure::InvalidKey);
+        };
+        let history = match admin::history(db, purchase.license.id).await {
+            Ok(history) => history,
+            Err(error) => return failure_page(error.into()),
+        };
+        let dto = PurchaseDto::new(
+            &purchase,
+            self.service.catalog(),
+            self.purchase_url.as_deref(),
+        );
+        html(StatusCode::OK, &page(&dto, &history))
+    }
+}
+
+fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
+    let status = purchase
+        .custom_fields
+        .get("status")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let customer = &purchase.customer;
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1><code>{}</code> <span class=\"status {status}\">{status}</span></h1>",
+        escape(&purchase.license_key)
+    );
+    let mut facts = vec![
+        (
+            "Product",
+            format!(
+                "{} ({})",
+                purchase.name,
+                purchase
+                    .custom_fields
+                    .get("publisherProductId")
+                    .cloned()
+                    .unwrap_or_default()
+            ),
+        ),
+        (
+            "Customer",
+            format!(
+                "{} &lt;{}&gt;",
+                escape(&customer.name),
+                escape(&customer.email)
+            ),
+        ),
+        ("Active now", yes_no(purchase.active).into()),
+        ("Canceled", yes_no(purchase.canceled).into()),
+        ("Purchased", purchase.purchased.to_rfc3339()),
+        (
+            "Expires",
+            purchase
+                .expires
+                .map_or_else(|| "never (perpetual)".into(), |e| e.to_rfc3339()),
+        ),
+    ];
+    for group in &customer.custom_fields {
+        for field in &group.fields {
+            facts.push((
+                "Customer detail",
+                format!("{}: {}", escape(&field.name), escape(&field.value)),
+            ));
+        }
+    }
+    for (name, value) in &purchase.custom_fields {
+        facts.push(("Reference", format!("{}: {}", escape(name), escape(value))));
+    }
+    let mut parent = purchase.parent.as_deref();
+    while let Some(previous) = parent {
+        facts.push((
+            "Replaces",
+            format!(
+                "<code>{}</code> ({})",
+                escape(&previous.license_key),
+                escape(
+                    previous
+                        .custom_fields
+                        .get("status")
+                        .map(String::as_str)
+                        .unwrap_or_default()
+                )
+            ),
+        ));
+        parent = previous.parent.as_deref();
+    }
+    body.push_str("<table>");
+    for (name, value) in facts {
+        // Values are escaped where they are built; the product line is escaped here.
+        let value = if name == "Product" {
+            escape(&value)
+        } else {
+            value
+        };
+        let _ = write!(body, "<tr><th>{name}</th><td>{value}</td></tr>");
+    }
+    body.push_str("</table><h2>History</h2><table><tr><th>When</th><th>What</th><th>Status</th><th>Why</th><th>Nexway fulfillment</th></tr>");
+    for line in history {
+        let event = &line.event;
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{} &rarr; {}</td><td>{}</td><td>{}</td></tr>",
+            event.created_at.to_rfc3339(),
+            escape(&event.operation),
+            escape(event.from_status.as_deref().unwrap_or("")),
+            escape(&event.to_status),
+            escape(event.reason.as_deref().unwrap_or("")),
+            escape(
+                line.call
+                    .as_ref()
+                    .map(|c| c.nexway_fulfillment_id.as_str())
+                    .unwrap_or("")
+            ),
+        );
+    }
+    body.push_str("</table>");
+    document(&format!("License {}", purchase.license_key), &body)
+}
+
+fn failure_page(failure: AdminFailure) -> Response {
+    let error = failure.body();
+    let explanation = match failure {
+        AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => {
+            "An admin API key is required: enter it as the user name, or add ?key=… to the URL."
+        }
+        AdminFailure::InvalidKey => "No license has this key.",
+        AdminFailure::TooManyBadKeys => {
+            "Too many bad API keys from this address: wait a few minutes."
+        }
+        _ => "The lookup failed; try again.",
+    };
+    let body = format!(
+        "<h1>{}</h1><p>{explanation}</p><p><code>{}</code></p>",
+        escape(&error.error_message),
+        escape(&error.error_code)
+    );
+    let status =
+        StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = html(status, &document(&error.error_message, &body));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"nexkey admin\""),
+        );
+    }
+    response
+}
+
+fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{} · nexkey</title><style>\
+         body{{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}}\
+         table{{border-collapse:collapse;width:100%;margin-bottom:1.5rem}}\
+         th,td{{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}}\
+         th{{width:12rem;color:#555;font-weight:600}}code{{font-size:1.05em}}\
+         .status{{font-size:.7em;padding:.15em .6em;border-radius:1em;background:#eee;vertical-align:middle}}\
+         .active{{background:#d4f4dd}}.suspended{{background:#fff0c2}}.canceled,.superseded,.expired{{background:#f8d7da}}\
+         </style></head><body>{body}</body></html>",
+        escape(title)
+    )
+}
+
+fn html(status: StatusCode, document: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(document.to_owned())
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
