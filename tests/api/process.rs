@@ -132,3 +132,56 @@ fn printed(child: &mut Child) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn two_processes_sharing_postgresql_issue_one_set_of_codes() {
+    let Ok(admin_url) = std::env::var("NEXKEY_TEST_DATABASE_URL") else {
+        eprintln!("skipped: NEXKEY_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let database_url = crate::helpers::fresh_postgres_database(&admin_url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        ("NEXKEY_NEXWAY_USER", USER),
+        ("NEXKEY_NEXWAY_PASSWORD", PASSWORD),
+        ("NEXKEY_DATABASE_URL", database_url.as_str()),
+    ];
+    // The first migrates; the second finds the schema current.
+    let first = start(dir.path(), &envs).await;
+    let second = start(dir.path(), &envs).await;
+
+    let http = reqwest::Client::new();
+    let body = legacy_new("NXF-402", "ACME-PRO", 3);
+    let calls = (0..40).map(|i| {
+        let address = if i % 2 == 0 {
+            &first.address
+        } else {
+            &second.address
+        };
+        http.post(format!("http://{address}/licenses/new"))
+            .basic_auth(USER, Some(PASSWORD))
+            .json(&body)
+            .send()
+    });
+    let mut answers = Vec::new();
+    for response in futures::future::join_all(calls).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), 200);
+        answers.push(response.text().await.unwrap());
+    }
+    assert!(answers.iter().all(|answer| *answer == answers[0]));
+
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let db = nexkey::store::connect(&database_url).await.unwrap();
+    assert_eq!(
+        entity::prelude::License::find().count(&db).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        entity::prelude::Fulfillment::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        1
+    );
+}
