@@ -173,5 +173,6 @@ fn view(license: &license::Model) -> LicenseView {
         },
         start_date: license.start_date,
         end_date: license.end_date,
+        file: LicenseView::file_of(license),
     }
 }
