@@ -4,6 +4,7 @@
 mod errors;
 mod helpers;
 mod idempotency;
+mod keygen;
 mod new;
 mod openapi;
 mod process;
