@@ -73,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
         );
         settings
     };
-    registry().resolve(&mut settings).map_err(anyhow::Error::msg)?;
+    registry()
+        .resolve(&mut settings)
+        .map_err(anyhow::Error::msg)?;
     if serve {
         return nexkey::app::serve(settings).await;
     }
