@@ -1,4 +1,4 @@
-//! The command line: `nexkey serve | migrate | openapi`.
+//! The command line: `nexkey serve | migrate | openapi | keys`.
 
 use std::path::PathBuf;
 
@@ -33,6 +33,11 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Manage activation codes: pools, signing keys, verification.
+    Keys {
+        #[command(subcommand)]
+        action: crate::keys_cli::KeysAction,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -49,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => crate::app::serve(Settings::load()?).await,
         Command::Migrate { action } => migrate(Settings::load()?, action).await,
+        Command::Keys { action } => crate::keys_cli::run(action).await,
         Command::Openapi { output } => {
             let spec = crate::app::openapi_json();
             match output {

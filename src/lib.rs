@@ -10,5 +10,6 @@ pub mod config;
 pub mod error;
 pub mod fulfillment;
 pub mod keygen;
+mod keys_cli;
 pub mod nexway;
 pub mod store;

@@ -29,6 +29,8 @@ pub struct Model {
     pub order_id: Option<String>,
     pub external_context: Option<String>,
     pub generator: String,
+    /// The file deliverable shipped with the code (JSON `{data, encoding, charset, fileName}`).
+    pub file: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
+mod m20261123_000002_key_pool;
 mod m20261123_000003_license_parent_index;
 
 pub struct Migrator;
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261123_000001_core::Migration),
+            Box::new(m20261123_000002_key_pool::Migration),
             Box::new(m20261123_000003_license_parent_index::Migration),
         ]
     }

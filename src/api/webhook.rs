@@ -47,6 +47,20 @@ pub struct LicenseAnswer {
     pub start_date: Option<String>,
     /// ISO 8601 calendar date; absent for a perpetual license.
     pub end_date: Option<String>,
+    /// The code's file deliverable, for products whose generator ships one.
+    pub file: Option<LicenseFile>,
+}
+
+/// A file deliverable in Nexway Connect's serial shape.
+#[derive(Debug, Object)]
+pub struct LicenseFile {
+    /// The content: text as is, binary in standard base64.
+    pub data: String,
+    /// base64 | text
+    pub encoding: String,
+    /// Character set of a text file.
+    pub charset: Option<String>,
+    pub file_name: String,
 }
 
 #[derive(ApiResponse)]

@@ -3,6 +3,8 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::keygen::KeyFile;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Answer {
@@ -27,6 +29,22 @@ pub struct LicenseView {
     /// Absent for a perpetual license.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_date: Option<NaiveDate>,
+    /// The file deliverable of the code, for generators that make one; absent otherwise, so
+    /// answers without files are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<KeyFile>,
+}
+
+impl LicenseView {
+    /// The file stored with a license (JSON written by `mint`).
+    pub fn file_of(license: &entity::license::Model) -> Option<KeyFile> {
+        let json = license.file.as_deref()?;
+        serde_json::from_str(json)
+            .inspect_err(
+                |e| tracing::error!(license = license.id, error = %e, "unreadable key file"),
+            )
+            .ok()
+    }
 }
 
 impl Answer {

@@ -9,7 +9,7 @@ use sea_orm::DatabaseTransaction;
 use super::catalog::Policy;
 use super::command::{Command, ProductRef};
 use crate::error::{Error, Result};
-use crate::keygen::KeyRequest;
+use crate::keygen::{KeyGenError, KeyRequest};
 use crate::store::licenses;
 
 /// How many codes a generator may propose for one license before we give up: with a sane code
@@ -52,10 +52,18 @@ pub async fn mint(
             fulfillment: &command.nexway_fulfillment_id,
             index: mint.index,
             attempt,
+            end_date: mint.end_date,
         };
-        let key = mint.policy.generator.generate(&request).map_err(|e| {
-            Error::KeyGeneration(format!("product {}: {e}", product.publisher_product_id))
-        })?;
+        let key = mint
+            .policy
+            .generator
+            .generate_in(txn, &request)
+            .await
+            .map_err(|e| key_error(&product.publisher_product_id, e))?;
+        let file = key
+            .file
+            .as_ref()
+            .map(|file| serde_json::to_string(file).expect("a key file always serialises"));
         let new = licenses::NewLicense {
             activation_code: &key.code,
             publisher_product_id: &product.publisher_product_id,
@@ -74,6 +82,7 @@ pub async fn mint(
             order_id: command.order_id.as_deref(),
             external_context: command.external_context.as_deref(),
             generator: mint.policy.generator.name(),
+            file: file.as_deref(),
         };
         if let Some(license) = licenses::insert_if_new(txn, &new).await? {
             return Ok(license);
@@ -84,4 +93,12 @@ pub async fn mint(
         "no free activation code for product {} after {MAX_CODE_ATTEMPTS} attempts: its code space is too small",
         product.publisher_product_id
     )))
+}
+
+fn key_error(product: &str, error: KeyGenError) -> Error {
+    match error {
+        KeyGenError::Exhausted => Error::PoolExhausted(product.to_owned()),
+        KeyGenError::Database(error) => error.into(),
+        KeyGenError::Failed(reason) => Error::KeyGeneration(format!("product {product}: {reason}")),
+    }
 }

@@ -189,5 +189,6 @@ fn view(license: &license::Model, today: NaiveDate) -> LicenseView {
             .into(),
         start_date: license.start_date,
         end_date: license.end_date,
+        file: LicenseView::file_of(license),
     }
 }

@@ -3,7 +3,7 @@
 use rand::Rng;
 use serde::Deserialize;
 
-use super::{Key, KeyGenError, KeyGenerator, KeyRequest};
+use super::{Key, KeyGenError, KeyGenerator, KeyRequest, Verdict};
 
 /// Crockford-like alphabet without the characters people confuse (0/O, 1/I/L).
 pub const UNAMBIGUOUS: &str = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -18,6 +18,9 @@ pub struct RandomSettings {
     pub group_length: u32,
     /// Put before the first group, followed by `-` (e.g. `ACME`).
     pub prefix: String,
+    /// Append a check character (Luhn mod N over the alphabet) to the last group, so a typo
+    /// is caught before any lookup.
+    pub check: bool,
 }
 
 impl Default for RandomSettings {
@@ -27,6 +30,7 @@ impl Default for RandomSettings {
             groups: 4,
             group_length: 5,
             prefix: String::new(),
+            check: false,
         }
     }
 }
@@ -44,6 +48,7 @@ impl RandomSettings {
             return Err("alphabet repeats a character".into());
         }
         if self.groups == 0 || self.group_length == 0 || self.groups * self.group_length > 64 {
+            // (the check character, when on, comes on top)
             return Err("groups × group_length must be between 1 and 64".into());
         }
         if self
@@ -72,7 +77,7 @@ impl RandomGenerator {
 }
 
 impl KeyGenerator for RandomGenerator {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "random"
     }
 
@@ -92,8 +97,74 @@ impl KeyGenerator for RandomGenerator {
                 code.push(self.alphabet[rng.random_range(0..self.alphabet.len())]);
             }
         }
-        Ok(Key { code })
+        if self.settings.check {
+            let body = &code[self.body_start()..];
+            let check = luhn_check(&self.alphabet, body).ok_or_else(|| {
+                KeyGenError::Failed("code holds a character outside the alphabet".into())
+            })?;
+            code.push(check);
+        }
+        Ok(Key::code(code))
     }
+
+    fn verify(&self, _product: &str, code: &str) -> Verdict {
+        if !self.settings.check {
+            return Verdict::Unsupported;
+        }
+        let code = code.trim();
+        let body = match self.settings.prefix.as_str() {
+            "" => Some(code),
+            prefix => code
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('-')),
+        };
+        let Some(body) = body else {
+            return Verdict::Forged("wrong prefix".into());
+        };
+        let chars: Vec<char> = body.chars().filter(|&c| c != '-').collect();
+        if chars.len() != (self.settings.groups * self.settings.group_length) as usize + 1 {
+            return Verdict::Forged("wrong length".into());
+        }
+        let payload: String = chars[..chars.len() - 1].iter().collect();
+        match luhn_check(&self.alphabet, &payload) {
+            Some(expected) if expected == chars[chars.len() - 1] => Verdict::Genuine(
+                "check character matches (catches typos; not a proof of origin)".into(),
+            ),
+            Some(_) => Verdict::Forged("check character does not match".into()),
+            None => Verdict::Forged("character outside the alphabet".into()),
+        }
+    }
+}
+
+impl RandomGenerator {
+    /// Where the random part starts, after the prefix and its dash.
+    fn body_start(&self) -> usize {
+        if self.settings.prefix.is_empty() {
+            0
+        } else {
+            self.settings.prefix.len() + 1
+        }
+    }
+}
+
+/// The Luhn mod N check character of `body` (dashes ignored): it makes any single wrong
+/// character, and most swaps of neighbours, fail the check. None when a character is foreign.
+pub fn luhn_check(alphabet: &[char], body: &str) -> Option<char> {
+    let n = alphabet.len();
+    let mut factor = 2;
+    let mut sum = 0;
+    for c in body.chars().rev().filter(|&c| c != '-') {
+        let addend = factor * alphabet.iter().position(|&a| a == c)?;
+        // Doubling must permute the alphabet: Luhn's digit sum does for an even N, plain
+        // doubling modulo N does for an odd one (the default alphabet has 31 characters).
+        sum += if n.is_multiple_of(2) {
+            addend / n + addend % n
+        } else {
+            addend % n
+        };
+        factor = if factor == 2 { 1 } else { 2 };
+    }
+    Some(alphabet[(n - sum % n) % n])
 }
 
 #[cfg(test)]
@@ -107,6 +178,7 @@ mod tests {
             fulfillment: "F",
             index: 0,
             attempt: 0,
+            end_date: None,
         }
     }
 
@@ -129,6 +201,7 @@ mod tests {
             groups: 2,
             group_length: 3,
             prefix: "ACME".into(),
+            check: false,
         };
         let code = RandomGenerator::new(settings)
             .generate(&request())
@@ -166,5 +239,46 @@ mod tests {
         };
         assert!(settings.validate().is_err());
         assert!(RandomSettings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn check_character_catches_every_single_typo() {
+        let generator = RandomGenerator::new(RandomSettings {
+            prefix: "ACME".into(),
+            check: true,
+            ..Default::default()
+        });
+        for _ in 0..50 {
+            let code = generator.generate(&request()).unwrap().code;
+            assert_eq!(code.len(), "ACME-".len() + 4 * 5 + 3 + 1, "{code}");
+            assert!(
+                matches!(generator.verify("P", &code), Verdict::Genuine(_)),
+                "{code}"
+            );
+            // Change each character of the random part to every other letter of the alphabet.
+            for (position, original) in code.char_indices().skip(5) {
+                if original == '-' {
+                    continue;
+                }
+                for replacement in UNAMBIGUOUS.chars().filter(|&c| c != original) {
+                    let mut typo = code.clone();
+                    typo.replace_range(position..position + 1, &replacement.to_string());
+                    assert!(
+                        matches!(generator.verify("P", &typo), Verdict::Forged(_)),
+                        "{typo} passed"
+                    );
+                }
+            }
+        }
+        assert!(matches!(
+            generator.verify("P", "ACME-2345"),
+            Verdict::Forged(_)
+        ));
+        assert!(matches!(
+            generator.verify("P", "OTHER-22222-22222-22222-22222"),
+            Verdict::Forged(_)
+        ));
+        let unchecked = RandomGenerator::new(RandomSettings::default());
+        assert_eq!(unchecked.verify("P", "ANY"), Verdict::Unsupported);
     }
 }

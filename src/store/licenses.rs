@@ -27,6 +27,8 @@ pub struct NewLicense<'a> {
     pub order_id: Option<&'a str>,
     pub external_context: Option<&'a str>,
     pub generator: &'a str,
+    /// The file deliverable as JSON, when the generator made one.
+    pub file: Option<&'a str>,
 }
 
 /// The form a code is looked up by: uppercase, letters and digits only, so what people type
@@ -65,6 +67,7 @@ pub async fn insert_if_new(
         order_id: Set(owned(new.order_id)),
         external_context: Set(owned(new.external_context)),
         generator: Set(new.generator.to_owned()),
+        file: Set(owned(new.file)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

@@ -118,6 +118,11 @@ impl TestApp {
     /// A second server, with its own connection pool, over the same database: what two nexkey
     /// processes sharing one database look like to that database.
     pub async fn twin(&self) -> TestApp {
+        self.twin_with(|_| {}).await
+    }
+
+    /// As [`TestApp::twin`], with settings adjusted by `configure` (the same policies as the first).
+    pub async fn twin_with(&self, configure: impl Fn(&mut Settings)) -> TestApp {
         let mut settings = Settings {
             data_dir: self._dir.path().to_owned(),
             ..Settings::default()
@@ -127,6 +132,7 @@ impl TestApp {
             password: PASSWORD.to_string().into(),
         }];
         settings.database_url = Some(self.database_url.clone());
+        configure(&mut settings);
         let db = nexkey::store::connect(&self.database_url)
             .await
             .expect("connect");

@@ -5,6 +5,7 @@ mod browser;
 mod errors;
 mod helpers;
 mod idempotency;
+mod keygen;
 mod lifecycle;
 mod new;
 mod openapi;
