@@ -19,6 +19,8 @@ use crate::nexway::NexwayCredentials;
 
 /// What the application needs to answer calls.
 pub struct App {
+    /// The bearer token `GET /metrics` requires, if any.
+    pub metrics_token: crate::api::ops::MetricsToken,
     pub service: Arc<Service>,
     pub credentials: NexwayCredentials,
     pub body_limit: usize,
@@ -31,6 +33,7 @@ impl App {
         credentials: NexwayCredentials,
     ) -> Self {
         App {
+            metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
             service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
             credentials,
             body_limit: settings.body_limit,
@@ -39,9 +42,12 @@ impl App {
 }
 
 /// The OpenAPI service: every documented operation.
-pub fn api_service(service: Arc<Service>) -> OpenApiService<WebhookApi, ()> {
+pub fn api_service(
+    service: Arc<Service>,
+) -> OpenApiService<(WebhookApi, crate::api::ops::OpsApi), ()> {
+    let ops = crate::api::ops::OpsApi::new(service.db().clone());
     OpenApiService::new(
-        WebhookApi::new(service),
+        (WebhookApi::new(service), ops),
         "nexkey",
         env!("CARGO_PKG_VERSION"),
     )
@@ -76,9 +82,11 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(app.credentials)
+        .data(app.metrics_token)
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
+        .around(crate::observe::observe)
         .boxed()
 }
 
@@ -131,7 +139,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .run_with_graceful_shutdown(
             route(app),
             shutdown_signal(),
-            Some(std::time::Duration::from_secs(30)),
+            Some(std::time::Duration::from_secs(
+                settings.shutdown_timeout_secs,
+            )),
         )
         .await
         .context("server error")?;

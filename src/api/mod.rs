@@ -1,5 +1,6 @@
 //! The HTTP surface: one poem-openapi struct per audience, one error body everywhere.
 
+pub mod ops;
 mod stored_json;
 pub mod webhook;
 

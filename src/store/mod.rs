@@ -5,5 +5,6 @@ pub mod customers;
 pub mod db;
 pub mod fulfillments;
 pub mod licenses;
+pub mod lookup;
 
 pub use db::{connect, migrate};
