@@ -1,9 +1,12 @@
 //! The integration suite: one binary, each test against a real nexkey on loopback, on SQLite
 //! always and on PostgreSQL too when `NEXKEY_TEST_DATABASE_URL` is set.
 
+mod cli;
 mod errors;
 mod helpers;
 mod idempotency;
 mod new;
 mod openapi;
+mod ops;
 mod process;
+mod shutdown;
