@@ -182,7 +182,8 @@ impl Settings {
         if let Some(value) = env("NEXKEY_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout_secs = parse_env("NEXKEY_SHUTDOWN_TIMEOUT", &value)?;
         }
-        if let Some(value) = env("NEXKEY_METRICS_TOKEN") {
+        // Empty means unset, so a compose file can pass `${NEXKEY_METRICS_TOKEN:-}` through.
+        if let Some(value) = env("NEXKEY_METRICS_TOKEN").filter(|value| !value.is_empty()) {
             self.metrics_token = Some(value.into());
         }
         Ok(())
@@ -330,6 +331,8 @@ mod tests {
         assert_eq!(defaults.log_format, LogFormat::Auto);
         assert_eq!(defaults.shutdown_timeout_secs, 30);
         assert!(defaults.metrics_token.is_none());
+        let empty = load(&[("NEXKEY_CONFIG", "/dev/null"), ("NEXKEY_METRICS_TOKEN", "")]);
+        assert!(empty.unwrap().metrics_token.is_none());
 
         let err = load(&[("NEXKEY_CONFIG", "/dev/null"), ("NEXKEY_LOG_FORMAT", "xml")]);
         assert!(err.unwrap_err().to_string().contains("NEXKEY_LOG_FORMAT"));

@@ -152,3 +152,25 @@ fn check_config_fails_with_the_error_on_an_invalid_configuration() {
         "{error}"
     );
 }
+
+// Multi-threaded: the server in this process must answer while the test waits for the child.
+#[tokio::test(flavor = "multi_thread")]
+async fn health_exits_zero_only_when_the_server_is_ready() {
+    for app in backends().await {
+        let address = app.address.to_string();
+        let ready = nexkey(&["health", "--address", &address], &[]);
+        assert!(ready.status.success(), "{}", text(&ready.stderr));
+        assert_eq!(text(&ready.stdout).trim(), "ready");
+
+        // Not ready: the database pool is closed.
+        app.db.clone().close().await.unwrap();
+        let down = nexkey(&["health", "--address", &address], &[]);
+        assert!(!down.status.success());
+        assert!(text(&down.stderr).contains("503"), "{}", text(&down.stderr));
+    }
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = free.local_addr().unwrap().to_string();
+    drop(free);
+    let nobody = nexkey(&["health", "--address", &address], &[]);
+    assert!(!nobody.status.success());
+}
