@@ -204,14 +204,6 @@ impl Settings {
                 ));
             }
         }
-        if let Some(token) = &self.metrics_token {
-            use secrecy::ExposeSecret;
-            if token.expose_secret().len() < 16 {
-                return Err(ConfigError::Invalid(
-                    "metrics_token needs 16 characters or more".into(),
-                ));
-            }
-        }
         let generators = std::iter::once(("defaults", &self.defaults.generator)).chain(
             self.products
                 .iter()
@@ -221,6 +213,14 @@ impl Settings {
             generator.validate().map_err(|reason| {
                 ConfigError::Invalid(format!("generator of {product}: {reason}"))
             })?;
+        }
+        if let Some(token) = &self.metrics_token {
+            use secrecy::ExposeSecret;
+            if token.expose_secret().len() < 16 {
+                return Err(ConfigError::Invalid(
+                    "metrics_token needs 16 characters or more".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -76,7 +76,6 @@ pub async fn mint(
             generator: mint.policy.generator.name(),
         };
         if let Some(license) = licenses::insert_if_new(txn, &new).await? {
-            crate::metrics::code_issued(&license.publisher_product_id, &license.generator);
             return Ok(license);
         }
         tracing::warn!(product = %product.publisher_product_id, attempt, "activation code collision");
