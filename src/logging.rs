@@ -47,7 +47,9 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env("NEXKEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never escape codes in a file.
+        .with_ansi(std::io::stderr().is_terminal());
     match format.resolve() {
         LogFormat::Json => builder
             .json()
