@@ -93,7 +93,7 @@ async fn start_server(
 }
 
 /// Creates an empty database for one test on the PostgreSQL server of `admin_url`.
-async fn fresh_postgres_database(admin_url: &str) -> String {
+pub async fn fresh_postgres_database(admin_url: &str) -> String {
     let admin = sea_orm::Database::connect(admin_url)
         .await
         .expect("NEXKEY_TEST_DATABASE_URL is set but PostgreSQL cannot be reached");

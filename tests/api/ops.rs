@@ -55,11 +55,26 @@ async fn readiness_is_503_while_migrations_are_pending_or_the_database_is_gone()
         assert_eq!(ready.status(), 200, "{backend}");
 
         // The server shares this pool: closed, the database is unreachable for it too.
+        let unavailable = "nexkey_database_errors_total{kind=\"unavailable\"}";
+        let before = sample(&scrape(&app).await, unavailable).unwrap();
         app.db.clone().close().await.unwrap();
         let (status, body) =
             json(app.http.get(app.url("/health/ready")).send().await.unwrap()).await;
         assert_eq!(status, 503, "{backend}");
         assert_eq!(body["error"]["code"], "STORAGE_UNAVAILABLE", "{backend}");
+        // A call now is refused with "retry", and counted as a database error.
+        let (status, body) = json(
+            app.call("new", &legacy_new("NXF-DOWN", "ACME-PRO", 1))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (503, &json!("STORAGE_UNAVAILABLE")),
+            "{backend}"
+        );
+        let after = sample(&scrape(&app).await, unavailable).unwrap();
+        assert!(after >= before + 2.0, "{backend}: {before} -> {after}");
     }
 }
 

@@ -21,14 +21,23 @@ fn free_address() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
-/// `nexkey serve` on SQLite in `dir`, JSON logs written to `dir/stderr.log`, ready to answer.
-async fn serve(dir: &std::path::Path, shutdown_timeout: &str) -> (Child, String) {
+/// `nexkey serve` over `database_url` (else SQLite in `dir`), JSON logs written to
+/// `dir/stderr.log`, ready to answer.
+async fn serve(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    shutdown_timeout: &str,
+) -> (Child, String) {
     let address = free_address();
     let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nexkey"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nexkey"));
+    command.env_clear();
+    if let Some(url) = database_url {
+        command.env("NEXKEY_DATABASE_URL", url);
+    }
+    let mut child = command
         .arg("serve")
         .current_dir(dir)
-        .env_clear()
         .env("NEXKEY_BIND", &address)
         .env("NEXKEY_DATA_DIR", dir)
         .env("NEXKEY_NEXWAY_USER", USER)
@@ -120,7 +129,20 @@ fn base64_basic(user: &str, password: &str) -> String {
 #[tokio::test]
 async fn sigterm_lets_every_call_in_flight_finish_and_keeps_its_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, address) = serve(dir.path(), "30").await;
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("nexkey.db").display()
+    );
+    sigterm_with_calls_in_flight(dir.path(), &sqlite).await;
+    if let Ok(admin_url) = std::env::var("NEXKEY_TEST_DATABASE_URL") {
+        let dir = tempfile::tempdir().unwrap();
+        let postgres = crate::helpers::fresh_postgres_database(&admin_url).await;
+        sigterm_with_calls_in_flight(dir.path(), &postgres).await;
+    }
+}
+
+async fn sigterm_with_calls_in_flight(dir: &std::path::Path, database_url: &str) {
+    let (mut child, address) = serve(dir, Some(database_url), "30").await;
 
     let bodies: Vec<Vec<u8>> = (0..CALLS)
         .map(|i| {
@@ -153,11 +175,8 @@ async fn sigterm_lets_every_call_in_flight_finish_and_keeps_its_rows() {
     let status = wait_exit(&mut child, Duration::from_secs(30)).await;
     assert!(status.success(), "exit status {status:?}");
 
-    let url = format!(
-        "sqlite://{}?mode=ro",
-        dir.path().join("nexkey.db").display()
-    );
-    let db = sea_orm::Database::connect(&url).await.unwrap();
+    // The process is gone: what it answered must be in the database.
+    let db = sea_orm::Database::connect(database_url).await.unwrap();
     for (i, (status, body)) in answers.iter().enumerate() {
         assert_eq!(*status, 200, "call {i}: {body}");
         let answer: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -185,7 +204,7 @@ async fn sigterm_lets_every_call_in_flight_finish_and_keeps_its_rows() {
 
     // One JSON log line per call, with its request id and fulfillment id; none for the probes,
     // and no secret anywhere.
-    let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    let logs = std::fs::read_to_string(dir.join("stderr.log")).unwrap();
     assert!(!logs.contains(PASSWORD));
     let lines: Vec<serde_json::Value> = logs
         .lines()
@@ -214,7 +233,7 @@ async fn sigterm_lets_every_call_in_flight_finish_and_keeps_its_rows() {
 #[tokio::test]
 async fn the_shutdown_limit_bounds_the_wait_for_a_stuck_call() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, address) = serve(dir.path(), "1").await;
+    let (mut child, address) = serve(dir.path(), None, "1").await;
     // A call whose body never comes.
     let _stuck = start_call(&address, 100).await;
     let signalled = Instant::now();
