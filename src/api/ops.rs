@@ -97,6 +97,14 @@ impl OpsApi {
                 "{} database migration(s) pending: run `nexkey migrate up`",
                 pending.len()
             )),
+            // sea-orm-migration's word for applied migrations this binary does not know.
+            Ok(Err(sea_orm::DbErr::Custom(error))) => {
+                tracing::warn!(%error, "readiness: unknown migrations applied");
+                Some(
+                    "the database schema is newer than this nexkey (unknown migrations applied)"
+                        .into(),
+                )
+            }
             Ok(Err(error)) => {
                 tracing::warn!(%error, "readiness: database check failed");
                 crate::metrics::database_error("unavailable");

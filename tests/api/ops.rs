@@ -54,6 +54,28 @@ async fn readiness_is_503_while_migrations_are_pending_or_the_database_is_gone()
         let ready = app.http.get(app.url("/health/ready")).send().await.unwrap();
         assert_eq!(ready.status(), 200, "{backend}");
 
+        // A migration this binary does not know (a newer nexkey applied it): not ready either.
+        use sea_orm::ConnectionTrait;
+        app.db
+            .execute_unprepared(
+                "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29991231_000001_future', 0)",
+            )
+            .await
+            .unwrap();
+        let (status, body) =
+            json(app.http.get(app.url("/health/ready")).send().await.unwrap()).await;
+        assert_eq!(status, 503, "{backend}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("newer"),
+            "{body}"
+        );
+        app.db
+            .execute_unprepared(
+                "DELETE FROM seaql_migrations WHERE version = 'm29991231_000001_future'",
+            )
+            .await
+            .unwrap();
+
         // The server shares this pool: closed, the database is unreachable for it too.
         let unavailable = "nexkey_database_errors_total{kind=\"unavailable\"}";
         let before = sample(&scrape(&app).await, unavailable).unwrap();
