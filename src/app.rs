@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 
 use crate::api::admin::AdminApi;
 use crate::api::lkey_page::{self, LkeyPage};
+use crate::api::ops::OpsApi;
 use crate::api::webhook::WebhookApi;
 use crate::api::{AdminGate, error_response, framework_error};
 use crate::config::Settings;
@@ -21,6 +22,8 @@ use crate::nexway::NexwayCredentials;
 
 /// What the application needs to answer calls.
 pub struct App {
+    /// The bearer token `GET /metrics` requires, if any.
+    pub metrics_token: crate::api::ops::MetricsToken,
     pub service: Arc<Service>,
     pub credentials: NexwayCredentials,
     pub admin_gate: Arc<AdminGate>,
@@ -35,6 +38,7 @@ impl App {
         credentials: NexwayCredentials,
     ) -> Self {
         App {
+            metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
             service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
             credentials,
             admin_gate: Arc::new(AdminGate::new(&settings.admin)),
@@ -45,14 +49,15 @@ impl App {
 }
 
 /// The OpenAPI service: every documented operation.
-pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi), ()> {
+pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi), ()> {
     let admin = AdminApi::new(
         app.service.clone(),
         app.admin_gate.clone(),
         app.purchase_url.clone(),
     );
+    let ops = OpsApi::new(app.service.db().clone());
     OpenApiService::new(
-        (WebhookApi::new(app.service.clone()), admin),
+        (WebhookApi::new(app.service.clone()), admin, ops),
         "nexkey",
         env!("CARGO_PKG_VERSION"),
     )
@@ -104,9 +109,11 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(app.credentials)
+        .data(app.metrics_token)
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
+        .around(crate::observe::observe)
         .boxed()
 }
 
@@ -176,7 +183,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .run_with_graceful_shutdown(
             route(app),
             shutdown_signal(),
-            Some(std::time::Duration::from_secs(30)),
+            Some(std::time::Duration::from_secs(
+                settings.shutdown_timeout_secs,
+            )),
         )
         .await
         .context("server error")?;

@@ -38,6 +38,21 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::keys_cli::KeysAction,
     },
+    /// Print what is stored about one activation code: status, product, customer, dates,
+    /// Nexway references and the audit trail.
+    Lookup {
+        /// The activation code (case, spaces and dashes do not matter).
+        key: String,
+    },
+    /// Validate the configuration and print the effective settings, secrets masked.
+    CheckConfig,
+    /// Ask the running server's readiness probe; exit 0 when ready (for container HEALTHCHECKs).
+    Health {
+        /// host:port to probe; by default the configured bind address (on loopback when it is
+        /// 0.0.0.0 or [::]).
+        #[arg(long)]
+        address: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -65,6 +80,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
             }
+        }
+        Command::Lookup { key } => crate::ops_cli::lookup(Settings::load()?, &key).await,
+        Command::CheckConfig => crate::ops_cli::check_config(),
+        Command::Health { address } => {
+            let address = match address {
+                Some(address) => address,
+                None => crate::ops_cli::probe_address(&Settings::load()?.bind),
+            };
+            crate::ops_cli::health(&address).await
         }
     }
 }

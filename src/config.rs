@@ -31,6 +31,12 @@ pub struct Settings {
     pub defaults: ProductSettings,
     /// Per-product policy, keyed by `publisherProductId`; unset fields take `defaults`.
     pub products: BTreeMap<String, ProductOverride>,
+    /// Log lines as `json` (production) or `pretty` text; `auto`: JSON unless stderr is a terminal.
+    pub log_format: crate::logging::LogFormat,
+    /// Seconds `serve` lets calls in flight finish after SIGTERM/SIGINT before it stops anyway.
+    pub shutdown_timeout_secs: u64,
+    /// Bearer token `GET /metrics` requires; the metrics are open when unset.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Default for Settings {
@@ -46,6 +52,9 @@ impl Default for Settings {
             unknown_products: UnknownProducts::Accept,
             defaults: ProductSettings::default(),
             products: BTreeMap::new(),
+            log_format: crate::logging::LogFormat::Auto,
+            shutdown_timeout_secs: 30,
+            metrics_token: None,
         }
     }
 }
@@ -270,6 +279,16 @@ impl Settings {
                 ));
             }
         }
+        if let Some(value) = env("NEXKEY_LOG_FORMAT") {
+            self.log_format = parse_env("NEXKEY_LOG_FORMAT", &value)?;
+        }
+        if let Some(value) = env("NEXKEY_SHUTDOWN_TIMEOUT") {
+            self.shutdown_timeout_secs = parse_env("NEXKEY_SHUTDOWN_TIMEOUT", &value)?;
+        }
+        // Empty means unset, so a compose file can pass `${NEXKEY_METRICS_TOKEN:-}` through.
+        if let Some(value) = env("NEXKEY_METRICS_TOKEN").filter(|value| !value.is_empty()) {
+            self.metrics_token = Some(value.into());
+        }
         Ok(())
     }
 
@@ -305,6 +324,14 @@ impl Settings {
             generator.validate().map_err(|reason| {
                 ConfigError::Invalid(format!("generator of {product}: {reason}"))
             })?;
+        }
+        if let Some(token) = &self.metrics_token {
+            use secrecy::ExposeSecret;
+            if token.expose_secret().len() < 16 {
+                return Err(ConfigError::Invalid(
+                    "metrics_token needs 16 characters or more".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -404,6 +431,47 @@ mod tests {
         assert!(err.to_string().contains("NEXKEY_AUTO_MIGRATE"), "{err}");
         let err = load(&[("NEXKEY_CONFIG", "/dev/null"), ("NEXKEY_NEXWAY_USER", "x")]).unwrap_err();
         assert!(err.to_string().contains("go together"), "{err}");
+    }
+
+    #[test]
+    fn operations_settings_come_from_file_and_environment() {
+        use crate::logging::LogFormat;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nexkey.toml");
+        std::fs::write(
+            &file,
+            "log_format = \"json\"\nshutdown_timeout_secs = 5\nmetrics_token = \"scrape-token-0123456789\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let settings = load(&[("NEXKEY_CONFIG", path)]).unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.shutdown_timeout_secs, 5);
+        assert!(!format!("{settings:?}").contains("scrape-token"));
+
+        let settings = load(&[
+            ("NEXKEY_CONFIG", path),
+            ("NEXKEY_LOG_FORMAT", "pretty"),
+            ("NEXKEY_SHUTDOWN_TIMEOUT", "90"),
+        ])
+        .unwrap();
+        assert_eq!(settings.log_format, LogFormat::Pretty);
+        assert_eq!(settings.shutdown_timeout_secs, 90);
+
+        let defaults = load(&[("NEXKEY_CONFIG", "/dev/null")]).unwrap();
+        assert_eq!(defaults.log_format, LogFormat::Auto);
+        assert_eq!(defaults.shutdown_timeout_secs, 30);
+        assert!(defaults.metrics_token.is_none());
+        let empty = load(&[("NEXKEY_CONFIG", "/dev/null"), ("NEXKEY_METRICS_TOKEN", "")]);
+        assert!(empty.unwrap().metrics_token.is_none());
+
+        let err = load(&[("NEXKEY_CONFIG", "/dev/null"), ("NEXKEY_LOG_FORMAT", "xml")]);
+        assert!(err.unwrap_err().to_string().contains("NEXKEY_LOG_FORMAT"));
+        let err = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            ("NEXKEY_METRICS_TOKEN", "short"),
+        ]);
+        assert!(err.unwrap_err().to_string().contains("metrics_token"));
     }
 
     #[test]

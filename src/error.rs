@@ -122,15 +122,18 @@ impl From<DbErr> for Error {
         match err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
                 tracing::error!(error = %err, "database unreachable");
+                crate::metrics::database_error("unavailable");
                 Error::StorageUnavailable
             }
             // A busy SQLite file or a dropped PostgreSQL connection mid-query: worth a retry.
             DbErr::Exec(ref e) | DbErr::Query(ref e) if is_transient(&e.to_string()) => {
                 tracing::error!(error = %err, "database temporarily unavailable");
+                crate::metrics::database_error("unavailable");
                 Error::StorageUnavailable
             }
             _ => {
                 tracing::error!(error = %err, "database error");
+                crate::metrics::database_error("other");
                 Error::Internal
             }
         }

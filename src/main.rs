@@ -1,14 +1,12 @@
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("NEXKEY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The log format is a setting; when the settings are invalid the command itself reports it.
+    let format = nexkey::config::Settings::load()
+        .map(|settings| settings.log_format)
+        .unwrap_or_default();
+    nexkey::logging::init(format);
     match nexkey::cli::run(nexkey::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

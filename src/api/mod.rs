@@ -3,6 +3,7 @@
 pub mod admin;
 mod admin_auth;
 pub mod lkey_page;
+pub mod ops;
 mod purchase;
 mod stored_json;
 pub mod webhook;

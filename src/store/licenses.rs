@@ -78,6 +78,8 @@ pub async fn insert_if_new(
         .await?;
     match inserted {
         TryInsertResult::Inserted(result) => {
+            // Every code nexkey issues is written here: the one place to count them.
+            crate::metrics::code_issued(new.publisher_product_id, new.generator);
             license::Entity::find_by_id(result.last_insert_id)
                 .one(db)
                 .await

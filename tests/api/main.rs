@@ -2,6 +2,7 @@
 //! always and on PostgreSQL too when `NEXKEY_TEST_DATABASE_URL` is set.
 
 mod browser;
+mod cli;
 mod errors;
 mod helpers;
 mod idempotency;
@@ -9,5 +10,7 @@ mod keygen;
 mod lifecycle;
 mod new;
 mod openapi;
+mod ops;
 mod process;
+mod shutdown;
 mod support;
