@@ -131,6 +131,14 @@ pub fn code_issued(product: &str, generator: &str) {
         .inc();
 }
 
+/// The codes left in a product's pool, as last counted.
+pub fn pool_stock(product: &str, available: u64) {
+    metrics()
+        .pool_stock
+        .with_label_values(&[product])
+        .set(i64::try_from(available).unwrap_or(i64::MAX));
+}
+
 /// One more failed database operation.
 pub fn database_error(kind: &str) {
     metrics().database_errors.with_label_values(&[kind]).inc();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use poem::Request;
 use poem_openapi::auth::{ApiKey, Basic};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 use secrecy::SecretString;
@@ -19,6 +19,7 @@ use super::purchase::PurchaseDto;
 use crate::admin::{self, Filter};
 use crate::error::Error;
 use crate::fulfillment::{ManualAction, Service, Status};
+use crate::store::pool;
 
 /// An admin API key sent as the HTTP Basic user name (the password is ignored).
 #[derive(SecurityScheme)]
@@ -241,6 +242,35 @@ pub struct ProductDto {
     /// keep | reissue
     pub reactivate: String,
     pub generator: String,
+    /// For a `pool` product, its codes by status; null otherwise.
+    pub stock: Option<StockDto>,
+}
+
+#[derive(Debug, Object)]
+pub struct StockDto {
+    pub available: u64,
+    pub allocated: u64,
+    pub revoked: u64,
+}
+
+impl From<crate::store::pool::Stock> for StockDto {
+    fn from(stock: crate::store::pool::Stock) -> Self {
+        StockDto {
+            available: stock.available,
+            allocated: stock.allocated,
+            revoked: stock.revoked,
+        }
+    }
+}
+
+/// What an import into a pool did.
+#[derive(Debug, Object)]
+pub struct ImportResult {
+    /// Codes added.
+    pub imported: u64,
+    /// Codes already known (in any pool) or repeated in the file.
+    pub skipped: u64,
+    pub stock: StockDto,
 }
 
 pub struct AdminApi {
@@ -474,29 +504,76 @@ impl AdminApi {
         )
     }
 
-    /// The configured products and their policies
+    /// The configured products, their policies and, for pool products, their stock
     #[oai(
         path = "/admin/products",
         method = "get",
         operation_id = "listProducts"
     )]
     async fn products(&self, request: &Request, auth: AdminAuth) -> AdminResponse<Vec<ProductDto>> {
-        respond(self.admit(request, &auth).map(|()| {
-            self.service
-                .catalog()
-                .products()
-                .map(|(id, policy)| ProductDto {
-                    publisher_product_id: id.to_owned(),
-                    name: policy.name.clone(),
-                    max_quantity: policy.max_quantity,
-                    term: policy.term.to_string(),
-                    renew: format!("{:?}", policy.renew).to_lowercase(),
-                    upgrade: format!("{:?}", policy.upgrade).to_lowercase(),
-                    reactivate: format!("{:?}", policy.reactivate).to_lowercase(),
-                    generator: policy.generator.name().to_owned(),
-                })
-                .collect()
-        }))
+        respond(
+            async {
+                self.admit(request, &auth)?;
+                let mut products = Vec::new();
+                for (id, policy) in self.service.catalog().products() {
+                    let generator = policy.generator.name().to_owned();
+                    let stock = match generator.as_str() {
+                        "pool" => Some(
+                            pool::stock(self.service.db(), id)
+                                .await
+                                .map_err(Error::from)?
+                                .into(),
+                        ),
+                        _ => None,
+                    };
+                    products.push(ProductDto {
+                        publisher_product_id: id.to_owned(),
+                        name: policy.name.clone(),
+                        max_quantity: policy.max_quantity,
+                        term: policy.term.to_string(),
+                        renew: format!("{:?}", policy.renew).to_lowercase(),
+                        upgrade: format!("{:?}", policy.upgrade).to_lowercase(),
+                        reactivate: format!("{:?}", policy.reactivate).to_lowercase(),
+                        generator,
+                        stock,
+                    });
+                }
+                Ok(products)
+            }
+            .await,
+        )
+    }
+
+    /// Load codes into a product's pool
+    ///
+    /// The body is a CSV file: the first column of each line is a code (a header line `code` is
+    /// skipped). Codes already known are skipped, never duplicated; each is handed out at most
+    /// once. Same as `nexkey keys import --product P file.csv`.
+    #[oai(
+        path = "/admin/products/:product/pool",
+        method = "post",
+        operation_id = "importPoolCodes"
+    )]
+    async fn import_pool(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        product: Path<String>,
+        body: PlainText<String>,
+    ) -> AdminResponse<ImportResult> {
+        respond(
+            async {
+                self.admit(request, &auth)?;
+                let codes = pool::parse_csv(&body.0).map_err(|_| AdminFailure::InvalidRequest)?;
+                let db = self.service.db();
+                let report = pool::import(db, &product, &codes).await.map_err(Error::from)?;
+                let stock = pool::stock(db, &product).await.map_err(Error::from)?;
+                crate::metrics::pool_stock(&product, stock.available);
+                tracing::info!(product = %product.0, imported = report.imported, "pool codes imported by support");
+                Ok(ImportResult { imported: report.imported, skipped: report.skipped, stock: stock.into() })
+            }
+            .await,
+        )
     }
 }
 

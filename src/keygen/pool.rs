@@ -50,6 +50,7 @@ impl KeyGenerator for PoolGenerator {
                 .await?
                 .ok_or(KeyGenError::Exhausted)?;
             let available = pool::available(txn, request.product).await?;
+            crate::metrics::pool_stock(request.product, available);
             if available < self.settings.low_stock {
                 tracing::warn!(
                     product = %request.product,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use nexkey::config::{Money, ProductOverride, Settings};
 use nexkey::fulfillment::{RenewMode, Term};
+use nexkey::keygen::{GeneratorSettings, PoolSettings};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -469,7 +470,74 @@ async fn support_lists_the_products_and_their_policies() {
             products,
             json!([{"publisherProductId": "ACME-SUB", "name": "Acme Subscription", "maxQuantity": 100,
                     "term": "1y", "renew": "reissue", "upgrade": "keep", "reactivate": "keep",
-                    "generator": "random"}])
+                    "generator": "random", "stock": null}])
         );
+    }
+}
+
+#[tokio::test]
+async fn support_loads_a_pool_and_sees_its_stock() {
+    let pooled = |settings: &mut Settings| {
+        with_admin_key(settings);
+        settings.products = BTreeMap::from([(
+            "DR-POOL".into(),
+            ProductOverride {
+                generator: Some(GeneratorSettings::Pool(PoolSettings::default())),
+                ..ProductOverride::default()
+            },
+        )]);
+    };
+    for app in backends_with(pooled).await {
+        let csv = "code\nDRP-0001\nDRP-0002\nDRP-0001\n";
+        let import = app
+            .http
+            .post(app.url("/admin/products/DR-POOL/pool"))
+            .basic_auth(ADMIN_KEY, None::<&str>)
+            .header("content-type", "text/plain")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        let (status, report) = json(import).await;
+        assert_eq!(status, 200, "{}: {report}", app.backend);
+        assert_eq!(
+            report,
+            json!({"imported": 2, "skipped": 1, "stock": {"available": 2, "allocated": 0, "revoked": 0}})
+        );
+
+        let code = new_code(&app, &legacy_new("NXF-P", "DR-POOL", 1)).await;
+        assert_eq!(code, "DRP-0001", "the oldest code first");
+        let (_, products) = json(app.admin_get("/admin/products").await).await;
+        assert_eq!(
+            products[0]["stock"],
+            json!({"available": 1, "allocated": 1, "revoked": 0})
+        );
+        let metrics = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("nexkey_pool_stock{product=\"DR-POOL\"} 1"),
+            "{metrics}"
+        );
+
+        // A file with a code unfit to be an activation code is refused whole.
+        let bad = app
+            .http
+            .post(app.url("/admin/products/DR-POOL/pool"))
+            .basic_auth(ADMIN_KEY, None::<&str>)
+            .header("content-type", "text/plain")
+            .body("DRP-0003\nwith space\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let (_, products) = json(app.admin_get("/admin/products").await).await;
+        assert_eq!(products[0]["stock"]["available"], 1);
     }
 }
