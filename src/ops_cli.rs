@@ -5,11 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::admin::{self, Event, Purchase};
 use crate::config::Settings;
-use crate::store::lookup::{LicenseFacts, license_facts};
 
 /// Prints the facts of one license, or fails when there is no such license.
 pub async fn lookup(settings: Settings, key: &str) -> anyhow::Result<()> {
@@ -20,13 +19,19 @@ pub async fn lookup(settings: Settings, key: &str) -> anyhow::Result<()> {
         );
     }
     let db = crate::app::open_database(&settings).await?;
-    let facts = license_facts(&db, key)
-        .await
-        .context("cannot read the license")?;
+    let found = async {
+        let Some(purchase) = admin::purchase(&db, key).await? else {
+            return Ok(None);
+        };
+        let history = admin::history(&db, purchase.license.id).await?;
+        Ok::<_, crate::error::Error>(Some((purchase, history)))
+    }
+    .await
+    .context("cannot read the license")?;
     db.close().await.ok();
-    match facts {
-        Some(facts) => {
-            print!("{}", describe(&facts, Utc::now().date_naive()));
+    match found {
+        Some((purchase, history)) => {
+            print!("{}", describe(&purchase, &history));
             Ok(())
         }
         None => bail!("no license with the key {key:?}"),
@@ -34,8 +39,8 @@ pub async fn lookup(settings: Settings, key: &str) -> anyhow::Result<()> {
 }
 
 /// The facts as aligned lines for a terminal.
-pub fn describe(facts: &LicenseFacts, today: chrono::NaiveDate) -> String {
-    let license = &facts.license;
+pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
+    let license = &purchase.license;
     let none = || "-".to_owned();
     let or_none = |value: &Option<String>| value.clone().unwrap_or_else(none);
     let mut out = String::new();
@@ -43,39 +48,26 @@ pub fn describe(facts: &LicenseFacts, today: chrono::NaiveDate) -> String {
         let _ = writeln!(out, "{label:<30} {value}");
     };
     line("code", license.activation_code.clone());
-    let expired = license.status == "active" && license.end_date.is_some_and(|end| end < today);
-    line(
-        "status",
-        if expired {
-            "expired".into()
-        } else {
-            license.status.clone()
-        },
-    );
+    line("status", purchase.status.as_str().into());
     let product = match &license.product_name {
         Some(name) => format!("{} ({name})", license.publisher_product_id),
         None => license.publisher_product_id.clone(),
     };
     line("product", product);
-    let customer = match &facts.customer {
-        Some(customer) => {
-            let names: Vec<&str> = [&customer.first_name, &customer.last_name]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect();
-            let mut text = customer.email.clone();
-            if !names.is_empty() {
-                text += &format!(" ({})", names.join(" "));
-            }
-            if let Some(company) = &customer.company_name {
-                text += &format!(", {company}");
-            }
-            text
-        }
-        None => format!("unknown (customer #{})", license.customer_id),
-    };
-    line("customer", customer);
+    let customer = &purchase.customer;
+    let names: Vec<&str> = [&customer.first_name, &customer.last_name]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let mut buyer = customer.email.clone();
+    if !names.is_empty() {
+        buyer += &format!(" ({})", names.join(" "));
+    }
+    if let Some(company) = &customer.company_name {
+        buyer += &format!(", {company}");
+    }
+    line("customer", buyer);
     line(
         "start date",
         license.start_date.map_or_else(none, |d| d.to_string()),
@@ -95,8 +87,8 @@ pub fn describe(facts: &LicenseFacts, today: chrono::NaiveDate) -> String {
         ),
     );
     line("updated", license.updated_at.to_rfc3339());
-    if let Some(parent) = &facts.parent_code {
-        line("replaces", parent.clone());
+    if let Some(parent) = &purchase.parent {
+        line("replaces", parent.license.activation_code.clone());
     }
     line("nexwayFulfillmentId", license.nexway_fulfillment_id.clone());
     line(
@@ -112,7 +104,7 @@ pub fn describe(facts: &LicenseFacts, today: chrono::NaiveDate) -> String {
     line("order", or_none(&license.order_id));
     line("externalContext", or_none(&license.external_context));
     let _ = writeln!(out, "events");
-    for event in &facts.events {
+    for Event { event, .. } in history {
         let from = event.from_status.as_deref().unwrap_or("(new)");
         let reason = event
             .reason

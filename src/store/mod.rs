@@ -5,7 +5,6 @@ pub mod customers;
 pub mod db;
 pub mod fulfillments;
 pub mod licenses;
-pub mod lookup;
 pub mod pool;
 
 pub use db::{connect, migrate};
