@@ -1,0 +1,87 @@
+//! Minting one license: the product's generator proposes codes until one is free (the unique
+//! index on `license.activation_code` decides), and the license is written with it. Every code
+//! nexkey issues, for `new` and for reissues, comes through here.
+
+use chrono::NaiveDate;
+use entity::license;
+use sea_orm::DatabaseTransaction;
+
+use super::catalog::Policy;
+use super::command::{Command, ProductRef};
+use crate::error::{Error, Result};
+use crate::keygen::KeyRequest;
+use crate::store::licenses;
+
+/// How many codes a generator may propose for one license before we give up: with a sane code
+/// space a collision is rare, so running out means the configured space is too small.
+const MAX_CODE_ATTEMPTS: u32 = 8;
+
+/// The call a license is minted for, as stored with it.
+pub struct Call<'a> {
+    pub command: &'a Command,
+    pub fulfillment_id: i64,
+    pub publisher_fulfillment_id: &'a str,
+}
+
+/// One license to mint.
+pub struct Mint<'a> {
+    /// The product the code unlocks (an upgrade's reissue names the new one).
+    pub product: &'a ProductRef,
+    pub policy: &'a Policy,
+    pub customer_id: i64,
+    pub customer_email: &'a str,
+    /// Position of the code within the call, from 0.
+    pub index: u32,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    /// The license this one replaces (renew, upgrade or reactivate by reissue).
+    pub parent_id: Option<i64>,
+}
+
+pub async fn mint(
+    txn: &DatabaseTransaction,
+    call: &Call<'_>,
+    mint: &Mint<'_>,
+) -> Result<license::Model> {
+    let command = call.command;
+    let product = mint.product;
+    for attempt in 0..MAX_CODE_ATTEMPTS {
+        let request = KeyRequest {
+            product: &product.publisher_product_id,
+            customer: mint.customer_email,
+            fulfillment: &command.nexway_fulfillment_id,
+            index: mint.index,
+            attempt,
+        };
+        let key = mint.policy.generator.generate(&request).map_err(|e| {
+            Error::KeyGeneration(format!("product {}: {e}", product.publisher_product_id))
+        })?;
+        let new = licenses::NewLicense {
+            activation_code: &key.code,
+            publisher_product_id: &product.publisher_product_id,
+            nexway_product_id: product.nexway_product_id.as_deref(),
+            product_name: product.name.as_deref().or(mint.policy.name.as_deref()),
+            customer_id: mint.customer_id,
+            status: "active",
+            start_date: mint.start_date,
+            end_date: mint.end_date,
+            fulfillment_id: call.fulfillment_id,
+            parent_id: mint.parent_id,
+            nexway_fulfillment_id: &command.nexway_fulfillment_id,
+            initial_nexway_fulfillment_id: command.initial_nexway_fulfillment_id.as_deref(),
+            publisher_fulfillment_id: call.publisher_fulfillment_id,
+            subscription_id: command.subscription_id.as_deref(),
+            order_id: command.order_id.as_deref(),
+            external_context: command.external_context.as_deref(),
+            generator: mint.policy.generator.name(),
+        };
+        if let Some(license) = licenses::insert_if_new(txn, &new).await? {
+            return Ok(license);
+        }
+        tracing::warn!(product = %product.publisher_product_id, attempt, "activation code collision");
+    }
+    Err(Error::KeyGeneration(format!(
+        "no free activation code for product {} after {MAX_CODE_ATTEMPTS} attempts: its code space is too small",
+        product.publisher_product_id
+    )))
+}
