@@ -15,13 +15,14 @@ use crate::api::{error_response, framework_error};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::fulfillment::{Catalog, Service};
-use crate::nexway::NexwayCredentials;
+use crate::nexway::{NexwayCredentials, NexwayGate};
 
 /// What the application needs to answer calls.
 pub struct App {
     pub service: Arc<Service>,
-    pub credentials: NexwayCredentials,
+    pub gate: NexwayGate,
     pub body_limit: usize,
+    pub request_timeout: std::time::Duration,
 }
 
 impl App {
@@ -32,8 +33,9 @@ impl App {
     ) -> Self {
         App {
             service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
-            credentials,
+            gate: NexwayGate::new(&settings.nexway, credentials),
             body_limit: settings.body_limit,
+            request_timeout: settings.request_timeout(),
         }
     }
 }
@@ -68,14 +70,15 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let body_limit = app.body_limit;
+    let timeout = app.request_timeout;
     Route::new()
         .nest(
             "/",
-            api.around(move |endpoint, request| limit_body(endpoint, request, body_limit)),
+            api.around(move |endpoint, request| limit_body(endpoint, request, body_limit, timeout)),
         )
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .data(app.credentials)
+        .data(app.gate)
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
@@ -83,14 +86,20 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
 }
 
 /// Reads the body up to the limit (also when it is chunked, without a length) before anything
-/// parses it; a larger body is refused with 413 and never buffered whole.
+/// parses it; a larger body is refused with 413 and never buffered whole, a body that takes
+/// longer than `timeout` to arrive with 408.
 async fn limit_body<E: Endpoint>(
     endpoint: Arc<E>,
     mut request: Request,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> poem::Result<Response> {
     let body = request.take_body();
-    match body.into_bytes_limit(limit).await {
+    let Ok(read) = tokio::time::timeout(timeout, body.into_bytes_limit(limit)).await else {
+        tracing::info!(path = %request.uri().path(), "request body too slow, cut off");
+        return Ok(error_response(&Error::RequestTimeout));
+    };
+    match read {
         Ok(bytes) => {
             request.set_body(bytes);
             Ok(endpoint.call(request).await?.into_response())
@@ -112,9 +121,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("cannot apply the migrations")?;
     }
-    let (credentials, generated) =
+    // With Basic turned off (signature required), no password is generated for nobody to use.
+    let (credentials, generated) = if settings.nexway.basic {
         NexwayCredentials::load_or_generate(&settings.nexway.credentials, &settings.data_dir)
-            .context("cannot read or create the Nexway credentials file")?;
+            .context("cannot read or create the Nexway credentials file")?
+    } else {
+        (NexwayCredentials::new(&[]), None)
+    };
     if let Some(generated) = generated {
         // Printed once, on the terminal of whoever started nexkey the first time; never logged.
         println!(
@@ -128,6 +141,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = App::new(&settings, db.clone(), credentials);
     tracing::info!(bind = %settings.bind, "nexkey listening");
     Server::new(listener)
+        // A connection silent for this long (a stalled client, headers never finished) is closed.
+        .idle_timeout(settings.request_timeout())
         .run_with_graceful_shutdown(
             route(app),
             shutdown_signal(),
