@@ -7,3 +7,4 @@ mod idempotency;
 mod new;
 mod openapi;
 mod process;
+mod signature;
