@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::TcpListener;
+use poem::listener::{Listener, TcpListener};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 use crate::api::webhook::WebhookApi;
 use crate::api::{error_response, framework_error};
 use crate::config::Settings;
+use crate::deadline::RequestDeadline;
 use crate::error::Error;
 use crate::fulfillment::{Catalog, Service};
 use crate::nexway::{NexwayCredentials, NexwayGate};
@@ -107,10 +108,26 @@ async fn limit_body<E: Endpoint>(
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
             Ok(error_response(&Error::PayloadTooLarge))
         }
+        // The connection's request deadline (crate::deadline) ran out while the body arrived.
+        Err(error) if timed_out(&error) => Ok(error_response(&Error::RequestTimeout)),
         Err(error) => Ok(error_response(&Error::InvalidRequest(format!(
             "cannot read the body: {error}"
         )))),
     }
+}
+
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Connects, migrates when configured to, and serves until SIGTERM or SIGINT.
@@ -137,11 +154,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             generated.path.display()
         );
     }
-    let listener = TcpListener::bind(settings.bind.clone());
+    let acceptor = TcpListener::bind(settings.bind.clone())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let app = App::new(&settings, db.clone(), credentials);
     tracing::info!(bind = %settings.bind, "nexkey listening");
-    Server::new(listener)
-        // A connection silent for this long (a stalled client, headers never finished) is closed.
+    Server::new_with_acceptor(RequestDeadline::new(acceptor, settings.request_timeout()))
+        // A keep-alive connection silent for this long is closed.
         .idle_timeout(settings.request_timeout())
         .run_with_graceful_shutdown(
             route(app),

@@ -83,9 +83,12 @@ async fn start_server(
         .copied()
         .expect("tcp address");
     tokio::spawn(
-        Server::new_with_acceptor(acceptor)
-            .idle_timeout(idle_timeout)
-            .run(route(app)),
+        Server::new_with_acceptor(nexkey::deadline::RequestDeadline::new(
+            acceptor,
+            idle_timeout,
+        ))
+        .idle_timeout(idle_timeout)
+        .run(route(app)),
     );
     TestApp {
         backend,
