@@ -5,6 +5,7 @@ mod bad_input;
 mod errors;
 mod helpers;
 mod idempotency;
+mod logs;
 mod new;
 mod openapi;
 mod process;
