@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::TcpListener;
+use poem::listener::{Listener, TcpListener};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
@@ -16,19 +16,21 @@ use crate::api::ops::OpsApi;
 use crate::api::webhook::WebhookApi;
 use crate::api::{AdminGate, error_response, framework_error};
 use crate::config::Settings;
+use crate::deadline::RequestDeadline;
 use crate::error::Error;
 use crate::fulfillment::{Catalog, Service};
-use crate::nexway::NexwayCredentials;
+use crate::nexway::{NexwayCredentials, NexwayGate};
 
 /// What the application needs to answer calls.
 pub struct App {
     /// The bearer token `GET /metrics` requires, if any.
     pub metrics_token: crate::api::ops::MetricsToken,
     pub service: Arc<Service>,
-    pub credentials: NexwayCredentials,
+    pub gate: NexwayGate,
     pub admin_gate: Arc<AdminGate>,
     pub purchase_url: Option<String>,
     pub body_limit: usize,
+    pub request_timeout: std::time::Duration,
 }
 
 impl App {
@@ -40,10 +42,11 @@ impl App {
         App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
             service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
-            credentials,
+            gate: NexwayGate::new(&settings.nexway, credentials),
             admin_gate: Arc::new(AdminGate::new(&settings.admin)),
             purchase_url: settings.admin.purchase_url.clone(),
             body_limit: settings.body_limit,
+            request_timeout: settings.request_timeout(),
         }
     }
 }
@@ -93,6 +96,7 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let body_limit = app.body_limit;
+    let timeout = app.request_timeout;
     let page = Arc::new(LkeyPage {
         service: app.service.clone(),
         gate: app.admin_gate.clone(),
@@ -101,14 +105,14 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
     Route::new()
         .nest(
             "/",
-            api.around(move |endpoint, request| limit_body(endpoint, request, body_limit))
+            api.around(move |endpoint, request| limit_body(endpoint, request, body_limit, timeout))
                 .around(move |endpoint, request| {
                     pages_for_browsers(endpoint, request, page.clone())
                 }),
         )
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .data(app.credentials)
+        .data(app.gate)
         .data(app.metrics_token)
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
@@ -130,14 +134,20 @@ async fn pages_for_browsers<E: Endpoint>(
 }
 
 /// Reads the body up to the limit (also when it is chunked, without a length) before anything
-/// parses it; a larger body is refused with 413 and never buffered whole.
+/// parses it; a larger body is refused with 413 and never buffered whole, a body that takes
+/// longer than `timeout` to arrive with 408.
 async fn limit_body<E: Endpoint>(
     endpoint: Arc<E>,
     mut request: Request,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> poem::Result<Response> {
     let body = request.take_body();
-    match body.into_bytes_limit(limit).await {
+    let Ok(read) = tokio::time::timeout(timeout, body.into_bytes_limit(limit)).await else {
+        tracing::info!(path = %request.uri().path(), "request body too slow, cut off");
+        return Ok(error_response(&Error::RequestTimeout));
+    };
+    match read {
         Ok(bytes) => {
             request.set_body(bytes);
             Ok(endpoint.call(request).await?.into_response())
@@ -145,10 +155,26 @@ async fn limit_body<E: Endpoint>(
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
             Ok(error_response(&Error::PayloadTooLarge))
         }
+        // The connection's request deadline (crate::deadline) ran out while the body arrived.
+        Err(error) if timed_out(&error) => Ok(error_response(&Error::RequestTimeout)),
         Err(error) => Ok(error_response(&Error::InvalidRequest(format!(
             "cannot read the body: {error}"
         )))),
     }
+}
+
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Connects, migrates when configured to, and serves until SIGTERM or SIGINT.
@@ -159,9 +185,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("cannot apply the migrations")?;
     }
-    let (credentials, generated) =
+    // With Basic turned off (signature required), no password is generated for nobody to use.
+    let (credentials, generated) = if settings.nexway.basic {
         NexwayCredentials::load_or_generate(&settings.nexway.credentials, &settings.data_dir)
-            .context("cannot read or create the Nexway credentials file")?;
+            .context("cannot read or create the Nexway credentials file")?
+    } else {
+        (NexwayCredentials::new(&[]), None)
+    };
     if let Some(generated) = generated {
         // Printed once, on the terminal of whoever started nexkey the first time; never logged.
         println!(
@@ -171,7 +201,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             generated.path.display()
         );
     }
-    let listener = TcpListener::bind(settings.bind.clone());
+    let acceptor = TcpListener::bind(settings.bind.clone())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let app = App::new(&settings, db.clone(), credentials);
     if app.admin_gate.is_closed() {
         tracing::warn!(
@@ -179,7 +212,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     tracing::info!(bind = %settings.bind, "nexkey listening");
-    Server::new(listener)
+    Server::new_with_acceptor(RequestDeadline::new(acceptor, settings.request_timeout()))
+        // A keep-alive connection silent for this long is closed.
+        .idle_timeout(settings.request_timeout())
         .run_with_graceful_shutdown(
             route(app),
             shutdown_signal(),

@@ -23,6 +23,9 @@ pub struct Settings {
     pub auto_migrate: bool,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Seconds a connection may stay silent, and a request body may take to arrive, before the
+    /// call is cut off (slow or stalled clients).
+    pub request_timeout_secs: u64,
     pub nexway: NexwaySettings,
     pub admin: AdminSettings,
     /// Whether a product not listed under `products` is served with `defaults` or refused (422).
@@ -47,6 +50,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("."),
             auto_migrate: true,
             body_limit: 64 * 1024,
+            request_timeout_secs: 30,
             nexway: NexwaySettings::default(),
             admin: AdminSettings::default(),
             unknown_products: UnknownProducts::Accept,
@@ -60,11 +64,58 @@ impl Default for Settings {
 }
 
 /// How Nexway authenticates to nexkey.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NexwaySettings {
+    /// Whether HTTP Basic is checked; turning it off is allowed only while the signature is required.
+    pub basic: bool,
     /// HTTP Basic credentials Nexway may use; several at once during a rotation.
     pub credentials: Vec<BasicCredential>,
+    /// Whether Nexway's request signature is checked.
+    pub signature: SignatureMode,
+    /// The signing secrets accepted; several at once during a rotation.
+    pub signing_secrets: Vec<SecretString>,
+    /// The JSONPath expressions Nexway signs (`signedFields` at onboarding).
+    pub signed_fields: Vec<String>,
+    /// The header carrying the signature.
+    pub signature_header: String,
+    /// A signed field holding the call's time (epoch milliseconds), checked against the window.
+    pub timestamp_field: Option<String>,
+    /// Largest distance, in seconds, between the signed timestamp and now.
+    pub replay_window_secs: u64,
+}
+
+impl Default for NexwaySettings {
+    fn default() -> Self {
+        NexwaySettings {
+            basic: true,
+            credentials: Vec::new(),
+            signature: SignatureMode::Off,
+            signing_secrets: Vec::new(),
+            signed_fields: Vec::new(),
+            signature_header: "X-Nexway-Signature".into(),
+            timestamp_field: None,
+            replay_window_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureMode {
+    Off,
+    Required,
+}
+
+impl std::str::FromStr for SignatureMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "off" => Ok(SignatureMode::Off),
+            "required" => Ok(SignatureMode::Required),
+            other => Err(format!("expected `off` or `required`, not {other:?}")),
+        }
+    }
 }
 
 /// The support side (`/nexus/lkey/{key}`, `/admin/…`).
@@ -267,6 +318,10 @@ impl Settings {
         if let Some(value) = env("NEXKEY_MAX_QUANTITY") {
             self.defaults.max_quantity = parse_env("NEXKEY_MAX_QUANTITY", &value)?;
         }
+        if let Some(value) = env("NEXKEY_REQUEST_TIMEOUT") {
+            self.request_timeout_secs = parse_env("NEXKEY_REQUEST_TIMEOUT", &value)?;
+        }
+        self.apply_signature_env(&env)?;
         match (env("NEXKEY_NEXWAY_USER"), env("NEXKEY_NEXWAY_PASSWORD")) {
             (Some(user), Some(password)) => self.nexway.credentials.push(BasicCredential {
                 user,
@@ -292,7 +347,93 @@ impl Settings {
         Ok(())
     }
 
+    /// `NEXKEY_NEXWAY_*` settings of the request signature; lists are comma-separated.
+    fn apply_signature_env(
+        &mut self,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let list = |value: String| -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let nexway = &mut self.nexway;
+        if let Some(value) = env("NEXKEY_NEXWAY_BASIC") {
+            nexway.basic = parse_env("NEXKEY_NEXWAY_BASIC", &value)?;
+        }
+        if let Some(value) = env("NEXKEY_NEXWAY_SIGNATURE") {
+            nexway.signature = parse_env("NEXKEY_NEXWAY_SIGNATURE", &value)?;
+        }
+        if let Some(value) = env("NEXKEY_NEXWAY_SIGNING_SECRETS") {
+            nexway.signing_secrets = list(value).into_iter().map(SecretString::from).collect();
+        }
+        if let Some(value) = env("NEXKEY_NEXWAY_SIGNED_FIELDS") {
+            nexway.signed_fields = list(value);
+        }
+        if let Some(value) = env("NEXKEY_NEXWAY_SIGNATURE_HEADER") {
+            nexway.signature_header = value.trim().to_owned();
+        }
+        if let Some(value) = env("NEXKEY_NEXWAY_TIMESTAMP_FIELD") {
+            nexway.timestamp_field = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        }
+        if let Some(value) = env("NEXKEY_NEXWAY_REPLAY_WINDOW") {
+            nexway.replay_window_secs = parse_env("NEXKEY_NEXWAY_REPLAY_WINDOW", &value)?;
+        }
+        Ok(())
+    }
+
+    /// The signature settings make sense together: never a door with no lock.
+    fn validate_signature(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let nexway = &self.nexway;
+        let invalid = |reason: &str| Err(ConfigError::Invalid(reason.into()));
+        if !nexway.basic && nexway.signature != SignatureMode::Required {
+            return invalid(
+                "nexway.basic may be turned off only while nexway.signature is required",
+            );
+        }
+        if poem::http::HeaderName::from_bytes(nexway.signature_header.as_bytes()).is_err() {
+            return invalid("nexway.signature_header is not a valid header name");
+        }
+        for field in nexway.signed_fields.iter().chain(&nexway.timestamp_field) {
+            crate::nexway::signature::JsonPath::parse(field)
+                .map_err(|reason| ConfigError::Invalid(format!("nexway signed field {reason}")))?;
+        }
+        if nexway.signature == SignatureMode::Required {
+            if nexway.signing_secrets.is_empty() {
+                return invalid("a required signature needs at least one signing secret");
+            }
+            if nexway
+                .signing_secrets
+                .iter()
+                .any(|s| s.expose_secret().len() < 8)
+            {
+                return invalid("a signing secret needs 8 characters or more");
+            }
+            if nexway.signed_fields.is_empty() {
+                return invalid("a required signature needs at least one signed field");
+            }
+        }
+        if let Some(field) = &nexway.timestamp_field {
+            // An unsigned timestamp proves nothing: anyone replaying a call could change it.
+            if !nexway.signed_fields.contains(field) {
+                return invalid("nexway.timestamp_field must be one of the signed fields");
+            }
+            if nexway.replay_window_secs == 0 {
+                return invalid("nexway.replay_window_secs must be at least 1");
+            }
+        }
+        if self.request_timeout_secs == 0 {
+            return invalid("request_timeout_secs must be at least 1");
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_signature()?;
         if self.body_limit < 1024 {
             return Err(ConfigError::Invalid(
                 "body_limit must be at least 1024 bytes".into(),
@@ -334,6 +475,10 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.request_timeout_secs)
     }
 
     /// The database URL in effect: the configured one, else a SQLite file in the data directory.
@@ -431,6 +576,121 @@ mod tests {
         assert!(err.to_string().contains("NEXKEY_AUTO_MIGRATE"), "{err}");
         let err = load(&[("NEXKEY_CONFIG", "/dev/null"), ("NEXKEY_NEXWAY_USER", "x")]).unwrap_err();
         assert!(err.to_string().contains("go together"), "{err}");
+    }
+
+    const SIGNED: [(&str, &str); 5] = [
+        ("NEXKEY_CONFIG", "/dev/null"),
+        ("NEXKEY_NEXWAY_SIGNATURE", "required"),
+        (
+            "NEXKEY_NEXWAY_SIGNING_SECRETS",
+            "old-secret-1, new-secret-2",
+        ),
+        (
+            "NEXKEY_NEXWAY_SIGNED_FIELDS",
+            "$.checkout.orderId,$.additionalData.RequestTimestamp",
+        ),
+        ("NEXKEY_NEXWAY_SIGNATURE_HEADER", "X-Signature"),
+    ];
+
+    #[test]
+    fn signature_settings_come_from_the_environment_and_stay_secret() {
+        let mut vars = SIGNED.to_vec();
+        vars.extend([
+            ("NEXKEY_NEXWAY_BASIC", "false"),
+            (
+                "NEXKEY_NEXWAY_TIMESTAMP_FIELD",
+                "$.additionalData.RequestTimestamp",
+            ),
+            ("NEXKEY_NEXWAY_REPLAY_WINDOW", "120"),
+            ("NEXKEY_REQUEST_TIMEOUT", "7"),
+        ]);
+        let settings = load(&vars).unwrap();
+        let nexway = &settings.nexway;
+        assert!(!nexway.basic);
+        assert_eq!(nexway.signature, SignatureMode::Required);
+        use secrecy::ExposeSecret;
+        let secrets: Vec<_> = nexway
+            .signing_secrets
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect();
+        assert_eq!(secrets, ["old-secret-1", "new-secret-2"]);
+        assert_eq!(nexway.signed_fields.len(), 2);
+        assert_eq!(nexway.signature_header, "X-Signature");
+        assert_eq!(nexway.replay_window_secs, 120);
+        assert_eq!(settings.request_timeout_secs, 7);
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("old-secret-1") && !debug.contains("new-secret-2"));
+
+        let defaults = load(&[("NEXKEY_CONFIG", "/dev/null")]).unwrap();
+        assert!(defaults.nexway.basic);
+        assert_eq!(defaults.nexway.signature, SignatureMode::Off);
+        assert_eq!(defaults.nexway.signature_header, "X-Nexway-Signature");
+    }
+
+    #[test]
+    fn the_file_configures_the_signature_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nexkey.toml");
+        std::fs::write(
+            &file,
+            "[nexway]\nsignature = \"required\"\nsigning_secrets = [\"file-secret-1\"]\n\
+             signed_fields = [\"$.fulfillmentId\"]\n",
+        )
+        .unwrap();
+        let settings = load(&[("NEXKEY_CONFIG", file.to_str().unwrap())]).unwrap();
+        assert_eq!(settings.nexway.signature, SignatureMode::Required);
+        assert!(settings.nexway.basic);
+        assert!(!format!("{settings:?}").contains("file-secret-1"));
+    }
+
+    #[test]
+    fn no_door_is_left_without_a_lock() {
+        let refused = |extra: &[(&'static str, &'static str)], expected: &str| {
+            let mut vars = SIGNED.to_vec();
+            vars.extend_from_slice(extra);
+            let err = load(&vars).unwrap_err().to_string();
+            assert!(err.contains(expected), "{extra:?}: {err}");
+        };
+        refused(
+            &[
+                ("NEXKEY_NEXWAY_BASIC", "false"),
+                ("NEXKEY_NEXWAY_SIGNATURE", "off"),
+            ],
+            "only while",
+        );
+        refused(
+            &[("NEXKEY_NEXWAY_SIGNING_SECRETS", " , ")],
+            "signing secret",
+        );
+        refused(
+            &[("NEXKEY_NEXWAY_SIGNING_SECRETS", "short")],
+            "8 characters",
+        );
+        refused(&[("NEXKEY_NEXWAY_SIGNED_FIELDS", "")], "signed field");
+        refused(
+            &[("NEXKEY_NEXWAY_SIGNED_FIELDS", "checkout.orderId")],
+            "`$`",
+        );
+        refused(
+            &[("NEXKEY_NEXWAY_SIGNATURE", "maybe")],
+            "NEXKEY_NEXWAY_SIGNATURE",
+        );
+        refused(
+            &[("NEXKEY_NEXWAY_SIGNATURE_HEADER", "X Sig")],
+            "header name",
+        );
+        refused(
+            &[("NEXKEY_NEXWAY_TIMESTAMP_FIELD", "$.unsigned.time")],
+            "one of the signed fields",
+        );
+        refused(&[("NEXKEY_REQUEST_TIMEOUT", "0")], "request_timeout_secs");
+        let err = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            ("NEXKEY_NEXWAY_BASIC", "false"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("only while"), "{err}");
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub enum Error {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("the request took too long to arrive")]
+    RequestTimeout,
     #[error("internal error")]
     Internal,
 }
@@ -50,6 +52,8 @@ pub enum ErrorCode {
     UnknownFulfillment,
     /// 405: the path exists but not with this method.
     MethodNotAllowed,
+    /// 408: the request body did not arrive in time (slow or stalled client).
+    RequestTimeout,
     /// 409: the same call was answered earlier with different content.
     IdempotencyConflict,
     /// 409: the licenses cannot make this transition.
@@ -78,6 +82,7 @@ impl Error {
             Error::Unauthorized => 401,
             Error::UnknownFulfillment(_) | Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
+            Error::RequestTimeout => 408,
             Error::IdempotencyConflict | Error::InvalidTransition(_) => 409,
             Error::PayloadTooLarge => 413,
             Error::UnsupportedMediaType => 415,
@@ -103,6 +108,7 @@ impl Error {
             Error::StorageUnavailable => ErrorCode::StorageUnavailable,
             Error::NotFound => ErrorCode::NotFound,
             Error::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Error::RequestTimeout => ErrorCode::RequestTimeout,
             Error::Internal => ErrorCode::Internal,
         }
     }

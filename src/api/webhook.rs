@@ -2,26 +2,68 @@
 
 use std::sync::Arc;
 
-use poem::Request;
-use poem_openapi::auth::Basic;
+use poem::{Request, RequestBody};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+};
 
 use super::{ApiTags, ErrorBody, StoredJson, framework_error};
 use crate::error::Error;
 use crate::fulfillment::{Operation, Service};
-use crate::nexway::{NexwayBody, NexwayCredentials, normalise};
+use crate::nexway::{NexwayBody, NexwayGate, normalise};
 
-/// HTTP Basic credentials agreed with Nexway at onboarding.
-#[derive(SecurityScheme)]
-#[oai(ty = "basic", checker = "check_nexway")]
-pub struct NexwayAuth(());
+/// HTTP Basic credentials agreed with Nexway at onboarding. Written by hand rather than derived:
+/// a deployment may turn Basic off while it requires the request signature, which the body
+/// extractor checks (it is the one that holds the bytes as received).
+pub struct NexwayAuth;
 
-async fn check_nexway(request: &Request, basic: Basic) -> Option<()> {
-    let credentials = request.data::<NexwayCredentials>()?;
-    credentials
-        .verify(&basic.username, &basic.password)
-        .then_some(())
+impl<'a> ApiExtractor<'a> for NexwayAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            "NexwayAuth",
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "HTTP Basic credentials agreed with Nexway at onboarding. When the deployment \
+                     requires Nexway's request signature, the signature header (default \
+                     `X-Nexway-Signature`) must also be valid.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("basic"),
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec!["NexwayAuth"]
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let accepted = request
+            .data::<NexwayGate>()
+            .is_some_and(|gate| gate.check_basic(request.headers()));
+        if accepted {
+            Ok(NexwayAuth)
+        } else {
+            Err(poem::Error::from_status(
+                poem::http::StatusCode::UNAUTHORIZED,
+            ))
+        }
+    }
 }
 
 /// The answer of a fulfillment call (documentation of the stored bytes).

@@ -3,6 +3,12 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use poem::http::HeaderMap;
+use poem::web::headers::{Authorization, HeaderMapExt, authorization::Basic};
+use serde_json::Value;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -10,7 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::BasicCredential;
+use super::signature::{JsonPath, ReplayWindow, SignatureVerifier};
+use crate::config::{BasicCredential, NexwaySettings, SignatureMode};
 
 /// File in the data directory holding the generated `user:password`.
 pub const GENERATED_FILE: &str = "nexway-credentials";
@@ -94,6 +101,94 @@ impl NexwayCredentials {
                 found | accepted.ct_eq(&presented)
             })
             .into()
+    }
+}
+
+/// Everything that decides whether a call comes from Nexway: HTTP Basic (unless turned off) and
+/// the request signature (when required). A refusal is one log line and a count, never a detail
+/// told to the caller.
+#[derive(Clone, Debug)]
+pub struct NexwayGate {
+    basic: Option<NexwayCredentials>,
+    signature: Option<Arc<SignatureVerifier>>,
+    refused: Arc<AtomicU64>,
+}
+
+impl NexwayGate {
+    /// The gate of validated settings (see `Settings::validate`).
+    pub fn new(settings: &NexwaySettings, credentials: NexwayCredentials) -> Self {
+        let parse = |field: &str| JsonPath::parse(field).expect("validated with the settings");
+        let signature = (settings.signature == SignatureMode::Required).then(|| {
+            let replay = settings
+                .timestamp_field
+                .as_deref()
+                .map(|field| ReplayWindow {
+                    field: parse(field),
+                    window_millis: (settings.replay_window_secs as i64).saturating_mul(1000),
+                });
+            Arc::new(SignatureVerifier::new(
+                settings.signature_header.clone(),
+                settings.signed_fields.iter().map(|f| parse(f)).collect(),
+                settings.signing_secrets.clone(),
+                replay,
+            ))
+        });
+        NexwayGate {
+            basic: settings.basic.then_some(credentials),
+            signature,
+            refused: Arc::default(),
+        }
+    }
+
+    /// Whether the call's Basic credentials are accepted (always, when Basic is turned off).
+    pub fn check_basic(&self, headers: &HeaderMap) -> bool {
+        let Some(credentials) = &self.basic else {
+            return true;
+        };
+        let accepted = headers
+            .typed_get::<Authorization<Basic>>()
+            .is_some_and(|auth| credentials.verify(auth.username(), auth.password()));
+        if !accepted {
+            self.refuse("basic credentials missing or wrong");
+        }
+        accepted
+    }
+
+    /// Whether the body as received carries a valid signature (always, when it is not required).
+    /// `body` is the JSON parsed from the received bytes, or `Err` when they are not JSON.
+    pub fn check_signature(&self, headers: &HeaderMap, body: Result<&Value, ()>) -> bool {
+        let Some(verifier) = &self.signature else {
+            return true;
+        };
+        let presented = headers
+            .get(verifier.header.as_str())
+            .and_then(|value| value.to_str().ok());
+        let now = chrono::Utc::now().timestamp_millis();
+        match verifier.verify(presented, body, now) {
+            Ok(()) => true,
+            Err(refusal) => {
+                self.refuse(&format!("signature: {refusal:?}"));
+                false
+            }
+        }
+    }
+
+    pub fn signature_required(&self) -> bool {
+        self.signature.is_some()
+    }
+
+    /// How many calls were refused since the start.
+    pub fn refused_count(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    fn refuse(&self, reason: &str) {
+        let refused_total = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(
+            reason,
+            refused_total,
+            "Nexway call refused: not authenticated"
+        );
     }
 }
 

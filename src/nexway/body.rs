@@ -8,6 +8,7 @@ use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde_json::Value;
 
+use super::NexwayGate;
 use super::payload::{FulfillmentBody, LicenseRequest, NexwayRequest};
 use crate::error::Error;
 
@@ -16,8 +17,17 @@ pub struct NexwayBody(pub NexwayRequest);
 
 impl NexwayBody {
     pub fn parse(bytes: &[u8]) -> Result<NexwayRequest, Error> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::InvalidRequest(format!("the body is not valid JSON: {e}")))?;
+        Self::parse_typed(bytes, &Self::parse_value(bytes)?)
+    }
+
+    /// The JSON of the bytes as received (serde_json refuses nesting deeper than 128 levels).
+    pub fn parse_value(bytes: &[u8]) -> Result<Value, Error> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::InvalidRequest(format!("the body is not valid JSON: {e}")))
+    }
+
+    /// The typed request of `bytes`, whose JSON is `value`.
+    fn parse_typed(bytes: &[u8], value: &Value) -> Result<NexwayRequest, Error> {
         let Value::Object(object) = &value else {
             return Err(Error::InvalidRequest(
                 "the body must be a JSON object".into(),
@@ -68,12 +78,24 @@ impl Payload for NexwayBody {
 impl ParsePayload for NexwayBody {
     const IS_REQUIRED: bool = true;
 
-    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let bytes = body.take()?.into_bytes().await?;
+        // Parsed once, from the bytes as received: the signature is checked on this very value.
+        let value = Self::parse_value(&bytes);
+        if let Some(gate) = request.data::<NexwayGate>()
+            && !gate.check_signature(request.headers(), value.as_ref().map_err(|_| ()))
+        {
+            return Err(poem::Error::from_status(
+                poem::http::StatusCode::UNAUTHORIZED,
+            ));
+        }
         // The error reaches the API's bad-request handler, which keeps its message.
-        Self::parse(&bytes).map(NexwayBody).map_err(|e| {
-            poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_REQUEST)
-        })
+        value
+            .and_then(|value| Self::parse_typed(&bytes, &value))
+            .map(NexwayBody)
+            .map_err(|e| {
+                poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_REQUEST)
+            })
     }
 }
 

@@ -4,6 +4,7 @@ pub mod auth;
 mod body;
 pub mod normalise;
 pub mod payload;
+pub mod signature;
 
-pub use auth::NexwayCredentials;
+pub use auth::{NexwayCredentials, NexwayGate};
 pub use body::NexwayBody;

@@ -70,6 +70,7 @@ async fn start_server(
     dir: std::sync::Arc<tempfile::TempDir>,
 ) -> TestApp {
     let database_url = settings.database_url();
+    let idle_timeout = settings.request_timeout();
     let credentials = NexwayCredentials::new(&settings.nexway.credentials);
     let app = App::new(&settings, db.clone(), credentials);
 
@@ -81,7 +82,14 @@ async fn start_server(
         .as_socket_addr()
         .copied()
         .expect("tcp address");
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(route(app)));
+    tokio::spawn(
+        Server::new_with_acceptor(nexkey::deadline::RequestDeadline::new(
+            acceptor,
+            idle_timeout,
+        ))
+        .idle_timeout(idle_timeout)
+        .run(route(app)),
+    );
     TestApp {
         backend,
         address,

@@ -1,6 +1,7 @@
 //! The integration suite: one binary, each test against a real nexkey on loopback, on SQLite
 //! always and on PostgreSQL too when `NEXKEY_TEST_DATABASE_URL` is set.
 
+mod bad_input;
 mod browser;
 mod cli;
 mod errors;
@@ -8,9 +9,11 @@ mod helpers;
 mod idempotency;
 mod keygen;
 mod lifecycle;
+mod logs;
 mod new;
 mod openapi;
 mod ops;
 mod process;
 mod shutdown;
+mod signature;
 mod support;
