@@ -13,6 +13,8 @@ use crate::helpers::{PASSWORD, USER};
 
 const SECRET: &str = "signing-secret-never-logged";
 const WRONG_PASSWORD: &str = "wrong-password-never-logged";
+const ADMIN_KEY: &str = "admin-key-never-logged-0123";
+const BAD_ADMIN_KEY: &str = "bad-admin-key-never-logged";
 
 #[tokio::test]
 async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
@@ -35,6 +37,7 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         .env("NEXKEY_NEXWAY_SIGNATURE", "required")
         .env("NEXKEY_NEXWAY_SIGNING_SECRETS", SECRET)
         .env("NEXKEY_NEXWAY_SIGNED_FIELDS", "$.fulfillmentId")
+        .env("NEXKEY_ADMIN_KEYS", ADMIN_KEY)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -65,6 +68,15 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
     assert_eq!(forged.status(), 401);
     let good = call(PASSWORD, &signature).await.unwrap();
     assert_eq!(good.status(), 200);
+    let answer: serde_json::Value = good.json().await.unwrap();
+    let code = answer["licenses"][0]["activationCode"].as_str().unwrap().to_owned();
+
+    // Support pastes URLs carrying the admin key; neither a good nor a bad one is logged.
+    for key in [ADMIN_KEY, BAD_ADMIN_KEY] {
+        let url = format!("http://{address}/nexus/lkey/{code}?key={key}");
+        let lookup = http.get(url).send().await.unwrap();
+        assert_eq!(lookup.status(), if key == ADMIN_KEY { 200 } else { 401 });
+    }
 
     child.kill().ok();
     child.wait().ok();
@@ -89,6 +101,8 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         SECRET,
         &encode(PASSWORD),
         &encode(WRONG_PASSWORD),
+        ADMIN_KEY,
+        BAD_ADMIN_KEY,
     ] {
         assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
     }
