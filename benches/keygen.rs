@@ -16,6 +16,7 @@ fn request(index: u32) -> KeyRequest<'static> {
         product: "ACME-PRO",
         customer: "ada@example.com",
         fulfillment: "NXF-BENCH",
+        call: "new:NXF-BENCH:",
         index,
         attempt: 0,
         end_date: chrono::NaiveDate::from_ymd_opt(2027, 11, 22),

@@ -89,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
             product: "ACME-TEAM",
             customer: "ada@example.com",
             fulfillment: "NXF-EXAMPLE",
+            call: "new:NXF-EXAMPLE:",
             index,
             attempt: 0,
             end_date: None,

@@ -144,7 +144,9 @@ async fn limit_body<E: Endpoint>(
 ) -> poem::Result<Response> {
     let body = request.take_body();
     let Ok(read) = tokio::time::timeout(timeout, body.into_bytes_limit(limit)).await else {
-        tracing::info!(path = %request.uri().path(), "request body too slow, cut off");
+        // The operation, not the path: support's paths carry license keys.
+        let operation = crate::observe::operation_of(request.uri().path());
+        tracing::info!(operation, "request body too slow, cut off");
         return Ok(error_response(&Error::RequestTimeout));
     };
     match read {

@@ -18,11 +18,11 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 start() { # name port [database url]
     local dir="$work/$1"
     mkdir -p "$dir"
-    NEXKEY_BIND="127.0.0.1:$2" NEXKEY_DATA_DIR="$dir" ${3:+NEXKEY_DATABASE_URL="$3"} \
-        target/release/nexkey serve >/dev/null 2>&1 &
+    env NEXKEY_BIND="127.0.0.1:$2" NEXKEY_DATA_DIR="$dir" ${3:+NEXKEY_DATABASE_URL="$3"} \
+        target/release/nexkey serve >"$dir/log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/health/live" >/dev/null && return; sleep 0.1; done
-    echo "$1 did not start"; exit 1
+    echo "$1 did not start:"; cat "$dir/log"; exit 1
 }
 
 backends=("sqlite 18081")

@@ -18,7 +18,7 @@ use crate::store::licenses::{self, lookup_key};
 pub struct Purchase {
     pub license: license::Model,
     pub customer: customer::Model,
-    /// Read today: an active or suspended license past its end date is expired.
+    /// Read today: an active license past its end date is expired.
     pub status: Status,
     /// The license this one renewed or replaced, itself with its parent.
     pub parent: Option<Box<Purchase>>,
@@ -113,7 +113,7 @@ pub struct Filter {
     pub nexway_fulfillment_id: Option<String>,
     pub publisher_fulfillment_id: Option<String>,
     pub order_id: Option<String>,
-    /// As read today: `expired` finds live licenses past their end date.
+    /// As read today: `expired` finds active licenses past their end date.
     pub status: Option<Status>,
     pub product: Option<String>,
 }
@@ -198,6 +198,7 @@ pub async fn act(
         ));
     }
     let txn = db.begin().await?;
+    licenses::lock_by_key(&txn, key).await?;
     let Some(found) = purchase(&txn, key).await? else {
         return Err(Error::NotFound);
     };

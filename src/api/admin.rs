@@ -180,13 +180,6 @@ impl<T: ToJSON + Send + Sync> From<AdminFailure> for AdminResponse<T> {
 
 type Answer<T> = Result<T, AdminFailure>;
 
-fn respond<T: ToJSON + Send + Sync>(answer: Answer<T>) -> AdminResponse<T> {
-    match answer {
-        Ok(value) => AdminResponse::Ok(Json(value)),
-        Err(failure) => failure.into(),
-    }
-}
-
 /// One page of a search, in that API family's list form.
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
@@ -288,6 +281,18 @@ impl AdminApi {
         }
     }
 
+    fn respond<T: ToJSON + Send + Sync>(&self, answer: Answer<T>) -> AdminResponse<T> {
+        match answer {
+            Ok(value) => AdminResponse::Ok(Json(value)),
+            // Retry when the cooling-off period is over.
+            Err(AdminFailure::TooManyBadKeys) => AdminResponse::TooManyRequests(
+                Json(AdminFailure::TooManyBadKeys.body()),
+                self.gate.cooldown_secs(),
+            ),
+            Err(failure) => failure.into(),
+        }
+    }
+
     fn admit(&self, request: &Request, auth: &AdminAuth) -> Answer<()> {
         let address = remote_ip(request);
         Ok(self.gate.check(address, auth.key().as_ref())?)
@@ -362,7 +367,7 @@ impl AdminApi {
         auth: AdminAuth,
         key: Path<String>,
     ) -> AdminResponse<PurchaseDto> {
-        respond(
+        self.respond(
             async {
                 self.admit(request, &auth)?;
                 let purchase = admin::purchase(self.service.db(), &key).await?;
@@ -404,7 +409,7 @@ impl AdminApi {
         )]
         per_page: Query<u64>,
     ) -> AdminResponse<PurchaseList> {
-        respond(
+        self.respond(
             async {
                 self.admit(request, &auth)?;
                 let status = match status.0.as_deref() {
@@ -445,7 +450,7 @@ impl AdminApi {
         auth: AdminAuth,
         key: Path<String>,
     ) -> AdminResponse<LicenseDetail> {
-        respond(
+        self.respond(
             async {
                 self.admit(request, &auth)?;
                 self.detail(&key).await
@@ -470,7 +475,7 @@ impl AdminApi {
         key: Path<String>,
         body: Json<ActionRequest>,
     ) -> AdminResponse<LicenseDetail> {
-        respond(
+        self.respond(
             async {
                 self.admit(request, &auth)?;
                 self.act(&key, ManualAction::Revoke, &body.reason).await
@@ -495,7 +500,7 @@ impl AdminApi {
         key: Path<String>,
         body: Json<ActionRequest>,
     ) -> AdminResponse<LicenseDetail> {
-        respond(
+        self.respond(
             async {
                 self.admit(request, &auth)?;
                 self.act(&key, ManualAction::Reinstate, &body.reason).await
@@ -511,7 +516,7 @@ impl AdminApi {
         operation_id = "listProducts"
     )]
     async fn products(&self, request: &Request, auth: AdminAuth) -> AdminResponse<Vec<ProductDto>> {
-        respond(
+        self.respond(
             async {
                 self.admit(request, &auth)?;
                 let mut products = Vec::new();
@@ -561,7 +566,7 @@ impl AdminApi {
         product: Path<String>,
         body: PlainText<String>,
     ) -> AdminResponse<ImportResult> {
-        respond(
+        self.respond(
             async {
                 self.admit(request, &auth)?;
                 let codes = pool::parse_csv(&body.0).map_err(|_| AdminFailure::InvalidRequest)?;

@@ -53,6 +53,11 @@ impl AdminGate {
         }
     }
 
+    /// How long an address that sent too many bad keys is refused.
+    pub fn cooldown_secs(&self) -> u64 {
+        self.cooldown.as_secs()
+    }
+
     /// With no key configured every call is refused.
     pub fn is_closed(&self) -> bool {
         self.digests.is_empty()
@@ -101,6 +106,11 @@ impl AdminGate {
             strikes.retain(|_, s| {
                 now.duration_since(s.since) < cooldown || s.blocked_until.is_some_and(|u| u > now)
             });
+            if strikes.len() >= MAX_TRACKED_ADDRESSES {
+                // Still full of fresh entries (many addresses guessing): keep only those already
+                // cooling off, so memory stays bounded.
+                strikes.retain(|_, s| s.blocked_until.is_some_and(|u| u > now));
+            }
         }
         let entry = strikes.entry(address).or_insert(Strikes {
             count: 0,

@@ -68,6 +68,7 @@ impl<'a> ApiExtractor<'a> for NexwayAuth {
 
 /// The answer of a fulfillment call (documentation of the stored bytes).
 #[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
 pub struct FulfillmentAnswer {
     /// nexkey's id for this fulfillment; Nexway records it as `PublisherLicenseID`.
     pub publisher_fulfillment_id: String,
@@ -81,6 +82,7 @@ pub struct FulfillmentAnswer {
 }
 
 #[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
 pub struct LicenseAnswer {
     pub activation_code: String,
     /// active | suspended | canceled | expired | superseded
@@ -95,6 +97,7 @@ pub struct LicenseAnswer {
 
 /// A file deliverable in Nexway Connect's serial shape.
 #[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
 pub struct LicenseFile {
     /// The content: text as is, binary in standard base64.
     pub data: String,
@@ -185,7 +188,8 @@ impl WebhookApi {
                 FulfillmentResponse::Ok(StoredJson::new(outcome.answer), outcome.replayed)
             }
             Err(error) => {
-                tracing::info!(%operation, code = ?error.code(), %error, "call refused");
+                // The code only: messages may name activation codes, which are worth money.
+                tracing::info!(%operation, code = ?error.code(), "call refused");
                 error.into()
             }
         }

@@ -45,11 +45,21 @@ pub async fn mint(
 ) -> Result<license::Model> {
     let command = call.command;
     let product = mint.product;
+    // The call's whole identity, not only Nexway's fulfillment id: the current body keeps one
+    // `fulfillmentId` for a license's life, and a deterministic generator must still give each
+    // of its calls (every new order, every reissue) its own codes.
+    let identity = format!(
+        "{}:{}:{}",
+        command.operation,
+        command.nexway_fulfillment_id,
+        command.order_id.as_deref().unwrap_or_default()
+    );
     for attempt in 0..MAX_CODE_ATTEMPTS {
         let request = KeyRequest {
             product: &product.publisher_product_id,
             customer: mint.customer_email,
             fulfillment: &command.nexway_fulfillment_id,
+            call: &identity,
             index: mint.index,
             attempt,
             end_date: mint.end_date,

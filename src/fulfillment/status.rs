@@ -10,8 +10,8 @@
 //!     └──── renew (past end: reads expired) ───┘ cancel
 //!   any of active/suspended ──reissue──▶ superseded (its codes replaced by children)
 //! ```
-//! `expired` is never stored: an active or suspended license past its end date reads as expired
-//! everywhere, without a background job.
+//! `expired` is never stored: an active license past its end date reads as expired everywhere,
+//! without a background job.
 
 use chrono::NaiveDate;
 
@@ -48,12 +48,12 @@ impl Status {
         }
     }
 
-    /// The status as a reader sees it on `today`: past its end date a live license is expired.
+    /// The status as a reader sees it on `today`: past its end date an active license is
+    /// expired. A suspended one stays suspended: the hold is the fact that decides what happens
+    /// next (only `reactivate` lifts it), whatever the dates.
     pub fn effective(stored: &str, end_date: Option<NaiveDate>, today: NaiveDate) -> Status {
         match Status::parse(stored) {
-            Status::Active | Status::Suspended if end_date.is_some_and(|end| end < today) => {
-                Status::Expired
-            }
+            Status::Active if end_date.is_some_and(|end| end < today) => Status::Expired,
             status => status,
         }
     }
@@ -151,7 +151,7 @@ mod tests {
         );
         assert_eq!(
             Status::effective("suspended", yesterday, today),
-            Status::Expired
+            Status::Suspended
         );
         assert_eq!(
             Status::effective("active", Some(today), today),

@@ -8,17 +8,20 @@
 //!
 //! References 2-5 give the call's *scope*: the first of them that finds anything. Named codes must
 //! lie within that scope, so a call about one customer's fulfillment never touches another's
-//! codes; when no reference finds anything, named codes must belong to the call's buyer.
+//! codes; when no reference finds anything, named codes must belong to the call's buyer (and a
+//! call naming no buyer touches nothing). A `publisherFulfillmentId` may be that of any call
+//! nexkey answered: it finds the licenses that call issued or changed.
 //! A superseded license stands for the codes that replaced it: targets are always current codes.
 
 use std::collections::HashSet;
 
-use entity::{customer, license};
-use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter};
+use entity::{customer, license, license_event};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect};
 
 use super::command::Command;
 use super::status::Status;
 use crate::error::{Error, Result};
+use crate::store::fulfillments;
 use crate::store::licenses::{self, lookup_key};
 
 /// Reissues chain at most once per renewal; this bounds a walk over a corrupted chain.
@@ -74,11 +77,13 @@ async fn scope(txn: &DatabaseTransaction, command: &Command) -> Result<Vec<licen
             .add(Column::NexwayFulfillmentId.eq(id))
             .add(Column::InitialNexwayFulfillmentId.eq(id))
     };
+    if let Some(id) = command.publisher_fulfillment_id.as_deref() {
+        let found = answered_by(txn, id).await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
     let references = [
-        command
-            .publisher_fulfillment_id
-            .as_deref()
-            .map(|id| Column::PublisherFulfillmentId.eq(id).into()),
         command
             .initial_nexway_fulfillment_id
             .as_deref()
@@ -96,6 +101,25 @@ async fn scope(txn: &DatabaseTransaction, command: &Command) -> Result<Vec<licen
         }
     }
     Ok(Vec::new())
+}
+
+/// The licenses of the call nexkey answered with `publisher_fulfillment_id`: those it issued,
+/// and those any later call (renew, suspend…) touched, whose answers carry their own id.
+async fn answered_by(txn: &DatabaseTransaction, id: &str) -> Result<Vec<license::Model>> {
+    let Some(call) = fulfillments::find_by_publisher_id(txn, id).await? else {
+        return Ok(Vec::new());
+    };
+    let touched = license_event::Entity::find()
+        .select_only()
+        .column(license_event::Column::LicenseId)
+        .filter(license_event::Column::FulfillmentId.eq(call.id))
+        .into_tuple::<i64>()
+        .all(txn)
+        .await?;
+    let condition = Condition::any()
+        .add(license::Column::FulfillmentId.eq(call.id))
+        .add(license::Column::Id.is_in(touched));
+    Ok(licenses::find_for_update(txn, condition).await?)
 }
 
 /// Replaces every superseded license by its children, until only current codes remain.
@@ -130,7 +154,9 @@ async fn belong_to_buyer(
     named: &[license::Model],
 ) -> Result<()> {
     let Some(email) = &command.buyer.email else {
-        return Ok(());
+        return Err(Error::UnknownFulfillment(
+            "the named codes match no reference of the call, and the call names no buyer".into(),
+        ));
     };
     let owner_ids: Vec<i64> = named.iter().map(|license| license.customer_id).collect();
     let owners = customer::Entity::find()

@@ -1,9 +1,9 @@
-//! Codes derived with HMAC-SHA256 from a per-product secret and the fulfillment identity:
+//! Codes derived with HMAC-SHA256 from a per-product secret and the call's identity:
 //! the same call position always derives the same code (a retry needs no database to agree),
 //! and the secret alone tells a genuine code from a forged one.
 //!
 //! A code is 15 bytes in Crockford base32, as four groups of six (`XXXXXX-XXXXXX-XXXXXX-XXXXXX`),
-//! after an optional prefix: a 10-byte id = HMAC(secret, "id" ‖ product ‖ fulfillment ‖ index ‖
+//! after an optional prefix: a 10-byte id = HMAC(secret, "id" ‖ product ‖ call ‖ index ‖
 //! attempt), then a 5-byte tag = HMAC(secret, "tag" ‖ product ‖ id). Verification recomputes the
 //! tag: a guess passes with probability 2⁻⁴⁰.
 
@@ -80,7 +80,7 @@ impl KeyGenerator for HmacGenerator {
         let id = self.mac(&[
             b"nexkey/hmac/id",
             request.product.as_bytes(),
-            request.fulfillment.as_bytes(),
+            request.call.as_bytes(),
             &request.index.to_be_bytes(),
             &request.attempt.to_be_bytes(),
         ]);
@@ -141,6 +141,7 @@ mod tests {
             product: "ACME-PRO",
             customer: "ada@example.com",
             fulfillment,
+            call: fulfillment,
             index,
             attempt,
             end_date: None,

@@ -48,6 +48,7 @@
 //!     product: "PRO",
 //!     customer: "ada@example.com",
 //!     fulfillment: "F1",
+//!     call: "new:F1:",
 //!     index: 0,
 //!     attempt: 0,
 //!     end_date: None,
@@ -86,6 +87,10 @@ pub struct KeyRequest<'a> {
     pub customer: &'a str,
     /// Nexway's fulfillment id of the call.
     pub fulfillment: &'a str,
+    /// The call's identity, `operation:fulfillment id:order id`: unique to each call of a
+    /// license's life (the current body keeps one fulfillment id for all of them), so it is
+    /// what a deterministic generator derives from.
+    pub call: &'a str,
     /// Position of the code within the call, from 0.
     pub index: u32,
     /// 0 on the first try; increased each time the previous code was already taken.
@@ -306,6 +311,7 @@ mod tests {
             product: "P",
             customer: "a@b.c",
             fulfillment: "F",
+            call: "new:F:",
             index: 3,
             attempt: 0,
             end_date: None,

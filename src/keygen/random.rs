@@ -176,6 +176,7 @@ mod tests {
             product: "P",
             customer: "a@b.c",
             fulfillment: "F",
+            call: "new:F:",
             index: 0,
             attempt: 0,
             end_date: None,

@@ -273,6 +273,7 @@ mod tests {
             product: "ACME-PRO",
             customer: "Ada@Example.com",
             fulfillment: "F-1",
+            call: "new:F-1:",
             index: 0,
             attempt: 0,
             end_date,

@@ -146,3 +146,18 @@ pub async fn update(
     license.updated_at = Set(Utc::now());
     license.update(db).await
 }
+
+/// Takes the write lock on the licenses of `key` before anything is read: on SQLite a
+/// transaction that reads first can fail to upgrade to a writer when another one committed in
+/// between; on PostgreSQL it locks the rows. Changes nothing.
+pub async fn lock_by_key(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    license::Entity::update_many()
+        .col_expr(
+            license::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::col(license::Column::UpdatedAt),
+        )
+        .filter(license::Column::LookupKey.eq(lookup_key(key)))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -15,7 +15,7 @@ use nexkey::store::pool;
 use sea_orm::EntityTrait;
 use secrecy::ExposeSecret;
 
-use crate::helpers::{TestApp, backends_with, codes, json, legacy_new};
+use crate::helpers::{TestApp, backends_with, codes, current_new, json, legacy_new};
 
 const SECRET: &str = "hmac-secret-for-the-tests";
 
@@ -93,6 +93,7 @@ async fn hmac_codes_are_derived_from_the_call_and_verify_with_the_secret() {
                 product: "HM-PRO",
                 customer: "buyer@example.com",
                 fulfillment: "NXF-H1",
+                call: "new:NXF-H1:ORD-NXF-H1",
                 index: index as u32,
                 attempt: 0,
                 end_date: None,
@@ -119,6 +120,7 @@ async fn hmac_collision_derives_another_verifiable_code() {
             product: "HM-PRO",
             customer: "buyer@example.com",
             fulfillment: "NXF-H2",
+            call: "new:NXF-H2:ORD-NXF-H2",
             index: 0,
             attempt: 0,
             end_date: None,
@@ -390,6 +392,7 @@ async fn keys_commands_import_make_key_pairs_and_verify() {
         product: "P",
         customer: "a@b.c",
         fulfillment: "F",
+        call: "new:F:",
         index: 0,
         attempt: 0,
         end_date: None,
@@ -446,4 +449,33 @@ async fn keys_commands_import_make_key_pairs_and_verify() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("forged"));
+}
+
+#[tokio::test]
+async fn hmac_reissues_across_a_long_license_life_never_run_out_of_codes() {
+    // The current body keeps one fulfillmentId for the whole life: each monthly renewal by
+    // reissue is its own call and derives its own codes, however many months pass.
+    let reissuing = |settings: &mut Settings| {
+        settings.products.insert(
+            "HM-SUB".into(),
+            ProductOverride {
+                generator: Some(GeneratorSettings::Hmac(hmac_settings())),
+                renew: Some(nexkey::fulfillment::RenewMode::Reissue),
+                ..Default::default()
+            },
+        );
+    };
+    for app in backends_with(reissuing).await {
+        let (status, _) = json(
+            app.call("new", &current_new("hm-life", "ORD-0", "HM-SUB"))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200);
+        for month in 1..=12 {
+            let renewal = current_new("hm-life", &format!("ORD-{month}"), "HM-SUB");
+            let (status, answer) = json(app.call("renew", &renewal).await).await;
+            assert_eq!(status, 200, "{} month {month}: {answer}", app.backend);
+        }
+    }
 }

@@ -384,3 +384,70 @@ async fn unknown_products_are_refused_when_configured() {
         assert_eq!(app.row_counts().await, before);
     }
 }
+
+#[tokio::test]
+async fn any_answered_publisher_fulfillment_id_finds_its_licenses() {
+    for app in backends_with(policies).await {
+        let issued = codes(&step(&app, "new", &legacy_new("NXF-P1", "ACME-PRO", 1)).await);
+        let suspended = step(
+            &app,
+            "suspend",
+            &legacy_call("NXF-P2", "NXF-P1", "ACME-PRO", &[]),
+        )
+        .await;
+        let suspend_id = suspended["publisherFulfillmentId"].as_str().unwrap();
+
+        // Only the id of the suspend's answer (Nexway's PublisherLicenseID) links this call.
+        let mut body = legacy_call("NXF-P3", "NXF-unrelated", "ACME-PRO", &[]);
+        body["product"]["publisherFulfillmentId"] = suspend_id.into();
+        let answer = step(&app, "reactivate", &body).await;
+        assert_eq!(codes(&answer), issued, "{}", app.backend);
+        assert_eq!(statuses(&answer), ["active"]);
+    }
+}
+
+#[tokio::test]
+async fn named_codes_with_no_reference_and_no_buyer_touch_nothing() {
+    for app in backends_with(policies).await {
+        let code = codes(&step(&app, "new", &legacy_new("NXF-N1", "ACME-PRO", 1)).await).remove(0);
+        let mut body = current_new("stranger-life", "ORD-1", "ACME-PRO");
+        body["user"].as_object_mut().unwrap().remove("email");
+        body["additionalData"] = json!({"ActivationCode": code});
+        let before = app.row_counts().await;
+        let (status, answer) = json(app.call("cancel", &body).await).await;
+        assert_eq!(status, 404, "{}: {answer}", app.backend);
+        assert_eq!(license(&app, &code).await.status, "active");
+        assert_eq!(app.row_counts().await, before);
+    }
+}
+
+#[tokio::test]
+async fn a_suspension_outlives_the_end_date_and_a_renewal() {
+    for app in backends_with(policies).await {
+        let mut body = legacy_new("NXF-H1", "ACME-PRO", 1);
+        body["product"]["startDate"] = "2020-01-01".into();
+        body["product"]["endDate"] = "2020-12-31".into();
+        step(&app, "new", &body).await;
+        let answer = step(
+            &app,
+            "suspend",
+            &legacy_call("NXF-H2", "NXF-H1", "ACME-PRO", &[]),
+        )
+        .await;
+        assert_eq!(statuses(&answer), ["suspended"], "{}", app.backend);
+        let answer = step(
+            &app,
+            "renew",
+            &legacy_call("NXF-H3", "NXF-H1", "ACME-PRO", &[]),
+        )
+        .await;
+        assert_eq!(statuses(&answer), ["suspended"], "renewal keeps the hold");
+        let answer = step(
+            &app,
+            "reactivate",
+            &legacy_call("NXF-H4", "NXF-H1", "ACME-PRO", &[]),
+        )
+        .await;
+        assert_eq!(statuses(&answer), ["active"]);
+    }
+}

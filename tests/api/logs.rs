@@ -69,7 +69,10 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
     let good = call(PASSWORD, &signature).await.unwrap();
     assert_eq!(good.status(), 200);
     let answer: serde_json::Value = good.json().await.unwrap();
-    let code = answer["licenses"][0]["activationCode"].as_str().unwrap().to_owned();
+    let code = answer["licenses"][0]["activationCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Support pastes URLs carrying the admin key; neither a good nor a bad one is logged.
     for key in [ADMIN_KEY, BAD_ADMIN_KEY] {

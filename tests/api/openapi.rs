@@ -46,6 +46,26 @@ async fn the_server_serves_its_spec_and_the_swagger_ui() {
         assert!(codes.contains(code), "{code} undocumented");
     }
     assert!(spec["components"]["securitySchemes"]["NexwayAuth"].is_object());
+    // The documented answer has the member names of the bytes sent (PROTOCOL.md section 4).
+    let answer = &spec["components"]["schemas"]["FulfillmentAnswer"]["properties"];
+    for member in [
+        "publisherFulfillmentId",
+        "nexwayFulfillmentId",
+        "operation",
+        "licenses",
+    ] {
+        assert!(
+            answer[member].is_object(),
+            "FulfillmentAnswer.{member} undocumented"
+        );
+    }
+    let license = &spec["components"]["schemas"]["LicenseAnswer"]["properties"];
+    for member in ["activationCode", "status", "startDate", "endDate"] {
+        assert!(
+            license[member].is_object(),
+            "LicenseAnswer.{member} undocumented"
+        );
+    }
     let docs = app.http.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));

@@ -298,7 +298,13 @@ async fn unknown_keys_and_bad_api_keys_answer_in_that_api_familys_shapes() {
                 .unwrap();
             assert_eq!(bad.status(), 401);
         }
-        let (status, body) = json(app.admin_get(&format!("/nexus/lkey/{code}")).await).await;
+        let cooling = app.admin_get(&format!("/nexus/lkey/{code}")).await;
+        assert_eq!(
+            cooling.headers()["retry-after"],
+            "300",
+            "the configured cooling-off"
+        );
+        let (status, body) = json(cooling).await;
         assert_eq!(
             (status, body),
             (
