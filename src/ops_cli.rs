@@ -142,8 +142,27 @@ pub fn check_config() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `scheme://user:password@host…` with the password replaced by `***`.
+/// `scheme://user:password@host…?password=…` with the passwords replaced by `***`.
 pub fn mask_url_password(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut masked = mask_userinfo_password(base);
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        masked = format!("{masked}?{}", pairs.join("&"));
+    }
+    masked
+}
+
+fn mask_userinfo_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -220,6 +239,10 @@ mod tests {
         assert_eq!(
             mask_url_password("postgres://u:p@ss:w@rd@db/x"),
             "postgres://u:***@db/x"
+        );
+        assert_eq!(
+            mask_url_password("postgres://db/x?user=u&password=s3cret&sslmode=require"),
+            "postgres://db/x?user=u&password=***&sslmode=require"
         );
     }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{GeneratorSettings, Key, KeyGenError, KeyGenerator, KeyRequest};
 use crate::config::Settings;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomSettings {
     /// The name the generator was registered under.
@@ -17,6 +17,20 @@ pub struct CustomSettings {
     /// Passed as is to the generator's factory.
     #[serde(default)]
     pub options: serde_json::Value,
+}
+
+/// Options may hold a publisher's secrets: Debug output (`nexkey check-config`) names them only.
+impl std::fmt::Debug for CustomSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = match &self.options {
+            serde_json::Value::Object(options) => options.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        f.debug_struct("CustomSettings")
+            .field("name", &self.name)
+            .field("options", &format_args!("{names:?} [values REDACTED]"))
+            .finish()
+    }
 }
 
 impl CustomSettings {
@@ -106,5 +120,23 @@ impl KeyGenerator for Unresolved {
             "no custom generator registered as {:?} (GeneratorRegistry::resolve was not called)",
             self.name
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_options_are_named_never_printed() {
+        let settings = CustomSettings {
+            name: "acme".into(),
+            options: serde_json::json!({"api_secret": "do-not-print-me"}),
+        };
+        let debug = format!("{settings:?}");
+        assert!(
+            debug.contains("api_secret") && !debug.contains("do-not-print-me"),
+            "{debug}"
+        );
     }
 }
