@@ -241,3 +241,20 @@ impl TestApp {
             .expect("request")
     }
 }
+
+/// Awaits concurrent calls and asserts each was answered 200 with the very same bytes.
+pub async fn one_answer(
+    backend: &str,
+    calls: impl IntoIterator<Item = impl std::future::Future<Output = reqwest::Response>>,
+) -> Vec<u8> {
+    let mut answers = Vec::new();
+    for response in futures::future::join_all(calls).await {
+        assert_eq!(response.status(), 200, "{backend}");
+        answers.push(response.bytes().await.expect("body").to_vec());
+    }
+    assert!(
+        answers.iter().all(|answer| *answer == answers[0]),
+        "{backend}: answers differ"
+    );
+    answers.swap_remove(0)
+}

@@ -1,6 +1,6 @@
 //! A call identified by (operation, fulfillment id, order id) is answered once, then replayed.
 
-use crate::helpers::{backends, codes, current_new, json, legacy_new};
+use crate::helpers::{backends, codes, current_new, json, legacy_new, one_answer};
 
 #[tokio::test]
 async fn a_repeat_returns_the_stored_answer_byte_for_byte_and_writes_nothing() {
@@ -67,17 +67,7 @@ async fn concurrent_duplicates_produce_one_set_of_codes() {
     for app in backends().await {
         let body = legacy_new("NXF-302", "ACME-PRO", 3);
         let calls = (0..50).map(|_| app.post("new", body.to_string()));
-        let responses = futures::future::join_all(calls).await;
-        let mut answers = Vec::new();
-        for response in responses {
-            assert_eq!(response.status(), 200, "{}", app.backend);
-            answers.push(response.bytes().await.unwrap());
-        }
-        assert!(
-            answers.iter().all(|answer| *answer == answers[0]),
-            "{}",
-            app.backend
-        );
+        one_answer(app.backend, calls).await;
         // One fulfillment, three licenses, one customer: 50 calls, one effect.
         assert_eq!(app.row_counts().await, [1, 1, 3, 3], "{}", app.backend);
     }
@@ -90,17 +80,7 @@ async fn two_servers_sharing_a_database_answer_concurrent_duplicates_once() {
         let body = current_new("F-SHARED", "ORD-9", "ACME-PRO").to_string();
         let calls =
             (0..40).map(|i| if i % 2 == 0 { &app } else { &twin }.post("new", body.clone()));
-        let responses = futures::future::join_all(calls).await;
-        let mut answers = Vec::new();
-        for response in responses {
-            assert_eq!(response.status(), 200, "{}", app.backend);
-            answers.push(response.bytes().await.unwrap());
-        }
-        assert!(
-            answers.iter().all(|answer| *answer == answers[0]),
-            "{}",
-            app.backend
-        );
+        one_answer(app.backend, calls).await;
         assert_eq!(app.row_counts().await, [1, 1, 1, 1], "{}", app.backend);
     }
 }
