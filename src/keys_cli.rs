@@ -85,15 +85,7 @@ pub async fn run(action: KeysAction) -> anyhow::Result<()> {
         } => {
             let verdict = match (product, public_key) {
                 (_, Some(public_key)) => match verify_signed(&public_key, &code) {
-                    Ok(claims) => Verdict::Genuine(format!(
-                        "product {}, customer {}, {}, serial {:08x}",
-                        claims.product,
-                        claims.customer,
-                        claims
-                            .expires
-                            .map_or("perpetual".to_string(), |date| format!("expires {date}")),
-                        claims.serial
-                    )),
+                    Ok(claims) => Verdict::Genuine(claims.to_string()),
                     Err(reason) => Verdict::Forged(reason),
                 },
                 (Some(product), None) => {

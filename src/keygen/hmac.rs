@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{Key, KeyGenError, KeyGenerator, KeyRequest, Verdict, base32};
+use super::{Key, KeyGenError, KeyGenerator, KeyRequest, Verdict, base32, validate_prefix};
 
 const ID_LEN: usize = 10;
 const TAG_LEN: usize = 5;
@@ -34,13 +34,7 @@ impl HmacSettings {
         if self.secret.expose_secret().len() < 16 {
             return Err("hmac secret must have 16 characters or more".into());
         }
-        if self
-            .prefix
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || c == '-'))
-        {
-            return Err("prefix may hold only ASCII letters, digits and '-'".into());
-        }
+        validate_prefix(&self.prefix)?;
         Ok(())
     }
 }

@@ -238,6 +238,17 @@ impl GeneratorSettings {
     }
 }
 
+/// A code prefix is typed by people and travels in URLs: letters, digits and `-` only.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
+    if prefix
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err("prefix may hold only ASCII letters, digits and '-'".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 use rand::Rng;
 use serde::Deserialize;
 
-use super::{Key, KeyGenError, KeyGenerator, KeyRequest, Verdict};
+use super::{Key, KeyGenError, KeyGenerator, KeyRequest, Verdict, validate_prefix};
 
 /// Crockford-like alphabet without the characters people confuse (0/O, 1/I/L).
 pub const UNAMBIGUOUS: &str = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -51,13 +51,7 @@ impl RandomSettings {
             // (the check character, when on, comes on top)
             return Err("groups × group_length must be between 1 and 64".into());
         }
-        if self
-            .prefix
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || c == '-'))
-        {
-            return Err("prefix may hold only ASCII letters, digits and '-'".into());
-        }
+        validate_prefix(&self.prefix)?;
         Ok(())
     }
 }

@@ -25,7 +25,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{FileEncoding, Key, KeyFile, KeyGenError, KeyGenerator, KeyRequest, Verdict, base32};
+use super::{
+    FileEncoding, Key, KeyFile, KeyGenError, KeyGenerator, KeyRequest, Verdict, base32,
+    validate_prefix,
+};
 
 const VERSION: u8 = 1;
 const HEADER: usize = 1 + 2 + 4 + 4;
@@ -57,13 +60,7 @@ pub struct SignedSettings {
 impl SignedSettings {
     pub fn validate(&self) -> Result<(), String> {
         signing_key(&self.private_key)?;
-        if self
-            .prefix
-            .chars()
-            .any(|c| !(c.is_ascii_alphanumeric() || c == '-'))
-        {
-            return Err("prefix may hold only ASCII letters, digits and '-'".into());
-        }
+        validate_prefix(&self.prefix)?;
         if self.file_name.as_deref().is_some_and(str::is_empty) {
             return Err("file_name must not be empty".into());
         }
@@ -186,23 +183,22 @@ impl KeyGenerator for SignedGenerator {
         };
         let public_key = self.key.verifying_key();
         match verify_with(&public_key, code) {
-            Ok(claims) if claims.product == product => Verdict::Genuine(describe(&claims)),
+            Ok(claims) if claims.product == product => Verdict::Genuine(claims.to_string()),
             Ok(claims) => Verdict::Forged(format!("signed for product {}", claims.product)),
             Err(reason) => Verdict::Forged(reason),
         }
     }
 }
 
-fn describe(claims: &Claims) -> String {
-    format!(
-        "product {}, customer {}, {}, serial {:08x}",
-        claims.product,
-        claims.customer,
-        claims
-            .expires
-            .map_or("perpetual".to_string(), |date| format!("expires {date}")),
-        claims.serial
-    )
+impl std::fmt::Display for Claims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "product {}, customer {}, ", self.product, self.customer)?;
+        match self.expires {
+            Some(date) => write!(f, "expires {date}")?,
+            None => f.write_str("perpetual")?,
+        }
+        write!(f, ", serial {:08x}", self.serial)
+    }
 }
 
 /// Verifies a signed code (without prefix, either encoding) with a base64url public key: what the
