@@ -1,5 +1,6 @@
 //! Builds the HTTP application (APIs, docs, middleware) and serves it.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -142,6 +143,7 @@ async fn limit_body<E: Endpoint>(
     limit: usize,
     timeout: std::time::Duration,
 ) -> poem::Result<Response> {
+    let started = std::time::Instant::now();
     let body = request.take_body();
     let Ok(read) = tokio::time::timeout(timeout, body.into_bytes_limit(limit)).await else {
         // The operation, not the path: support's paths carry license keys.
@@ -152,7 +154,21 @@ async fn limit_body<E: Endpoint>(
     match read {
         Ok(bytes) => {
             request.set_body(bytes);
-            Ok(endpoint.call(request).await?.into_response())
+            let budget = handling_budget(timeout, started.elapsed());
+            let operation = crate::observe::operation_of(request.uri().path());
+            match tokio::time::timeout(budget, endpoint.call(request)).await {
+                Ok(response) => Ok(response?.into_response()),
+                Err(_) => {
+                    // Nothing was committed, or the commit is stored and a retry replays it.
+                    tracing::error!(
+                        operation,
+                        budget_ms = budget.as_millis() as u64,
+                        "call not finished in time (database waits?), answering 503"
+                    );
+                    crate::metrics::database_error(crate::store::fault::Fault::Contention.label());
+                    Ok(error_response(&Error::StorageUnavailable))
+                }
+            }
         }
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
             Ok(error_response(&Error::PayloadTooLarge))
@@ -163,6 +179,19 @@ async fn limit_body<E: Endpoint>(
             "cannot read the body: {error}"
         )))),
     }
+}
+
+/// How long a received call may take to be handled: what is left of the connection's request
+/// deadline, less a margin to write the answer before the deadline cuts the connection.
+fn handling_budget(
+    deadline: std::time::Duration,
+    spent: std::time::Duration,
+) -> std::time::Duration {
+    let margin = (deadline / 10).max(std::time::Duration::from_millis(200));
+    deadline
+        .saturating_sub(spent)
+        .saturating_sub(margin)
+        .max(std::time::Duration::from_millis(100))
 }
 
 fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
@@ -196,7 +225,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     if let Some(generated) = generated {
         // Printed once, on the terminal of whoever started nexkey the first time; never logged.
-        println!(
+        // Not println!: a closed stdout must not stop the server (the file keeps the password).
+        let _ = writeln!(
+            std::io::stdout(),
             "No Nexway credentials were configured: generated user {:?} with password {:?}, kept in {} (owner-only).",
             generated.user,
             generated.password.expose_secret(),
@@ -237,7 +268,8 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     }
-    crate::store::connect(&settings.database_url())
+    let waits = crate::store::Waits::within(settings.request_timeout());
+    crate::store::connect_with(&settings.database_url(), waits)
         .await
         .context("cannot open the database")
 }

@@ -124,39 +124,19 @@ impl Error {
 }
 
 impl From<DbErr> for Error {
+    /// A storage fault worth a retry is a 503 (Nexway retries); anything else is a bug, a 500.
+    /// Both are logged here, once, with the driver's words (never returned to the caller).
     fn from(err: DbErr) -> Self {
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-                tracing::error!(error = %err, "database unreachable");
-                crate::metrics::database_error("unavailable");
-                Error::StorageUnavailable
-            }
-            // A busy SQLite file or a dropped PostgreSQL connection mid-query: worth a retry.
-            DbErr::Exec(ref e) | DbErr::Query(ref e) if is_transient(&e.to_string()) => {
-                tracing::error!(error = %err, "database temporarily unavailable");
-                crate::metrics::database_error("unavailable");
-                Error::StorageUnavailable
-            }
-            _ => {
-                tracing::error!(error = %err, "database error");
-                crate::metrics::database_error("other");
-                Error::Internal
-            }
+        let fault = crate::store::fault::classify(&err);
+        crate::metrics::database_error(fault.label());
+        if fault.is_transient() {
+            tracing::error!(error = %err, fault = fault.label(), "database unavailable, answering 503");
+            Error::StorageUnavailable
+        } else {
+            tracing::error!(error = %err, "database error");
+            Error::Internal
         }
     }
-}
-
-fn is_transient(message: &str) -> bool {
-    const SIGNS: [&str; 6] = [
-        "database is locked",
-        "connection refused",
-        "connection reset",
-        "broken pipe",
-        "pool timed out",
-        "terminating connection",
-    ];
-    let message = message.to_ascii_lowercase();
-    SIGNS.iter().any(|sign| message.contains(sign))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,7 +4,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -23,6 +24,8 @@ pub struct Metrics {
     pub database_errors: IntCounterVec,
     /// Codes left in each product's pool of pre-loaded codes.
     pub pool_stock: IntGaugeVec,
+    /// Log lines that could not be written (a full disk, a reader gone) and were dropped.
+    pub log_lines_dropped: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -86,6 +89,11 @@ impl Metrics {
             &["product"],
         )
         .expect("valid metric");
+        let log_lines_dropped = IntCounter::new(
+            "log_lines_dropped_total",
+            "Log lines dropped because the log stream could not take them",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -94,11 +102,12 @@ impl Metrics {
             Box::new(refused.clone()),
             Box::new(database_errors.clone()),
             Box::new(pool_stock.clone()),
+            Box::new(log_lines_dropped.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
         // Listed at zero from the start, so an alert can be written on the rate.
-        for kind in ["unavailable", "other"] {
+        for kind in ["storage", "contention", "other"] {
             database_errors.with_label_values(&[kind]);
         }
         Metrics {
@@ -110,6 +119,7 @@ impl Metrics {
             refused,
             database_errors,
             pool_stock,
+            log_lines_dropped,
         }
     }
 
@@ -142,4 +152,9 @@ pub fn pool_stock(product: &str, available: u64) {
 /// One more failed database operation.
 pub fn database_error(kind: &str) {
     metrics().database_errors.with_label_values(&[kind]).inc();
+}
+
+/// One more log line dropped.
+pub fn log_line_dropped() {
+    metrics().log_lines_dropped.inc();
 }
