@@ -178,6 +178,8 @@ pub struct ProductSettings {
     pub max_quantity: u32,
     /// How long a license runs when the call gives no end date.
     pub term: Term,
+    /// How long a free trial runs when its call (`trialContext` CREATION) gives no end date.
+    pub trial_term: Term,
     pub renew: RenewMode,
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
@@ -189,6 +191,7 @@ impl Default for ProductSettings {
         ProductSettings {
             max_quantity: 100,
             term: Term::Perpetual,
+            trial_term: Term::Days(14),
             renew: RenewMode::Extend,
             upgrade: CodeMode::Keep,
             reactivate: CodeMode::Keep,
@@ -212,6 +215,7 @@ pub struct ProductOverride {
     pub tax_class: Option<TaxClass>,
     pub max_quantity: Option<u32>,
     pub term: Option<Term>,
+    pub trial_term: Option<Term>,
     pub renew: Option<RenewMode>,
     pub upgrade: Option<CodeMode>,
     pub reactivate: Option<CodeMode>,

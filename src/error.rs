@@ -20,6 +20,9 @@ pub enum Error {
     UnknownFulfillment(String),
     #[error("this call was already answered with different content")]
     IdempotencyConflict,
+    /// The call's references (codes, fulfillment ids, subscription) point into different lives.
+    #[error("{0}")]
+    ReferencesDisagree(String),
     #[error("{0}")]
     InvalidTransition(String),
     #[error("no license left in the pool of product {0:?}")]
@@ -58,6 +61,8 @@ pub enum ErrorCode {
     IdempotencyConflict,
     /// 409: the licenses cannot make this transition.
     InvalidTransition,
+    /// 409: the call's references point into different license lives; nothing changed.
+    ReferencesDisagree,
     /// 413: the body is larger than the configured limit.
     PayloadTooLarge,
     /// 415: the body is not declared as JSON.
@@ -83,7 +88,9 @@ impl Error {
             Error::UnknownFulfillment(_) | Error::NotFound => 404,
             Error::MethodNotAllowed => 405,
             Error::RequestTimeout => 408,
-            Error::IdempotencyConflict | Error::InvalidTransition(_) => 409,
+            Error::IdempotencyConflict
+            | Error::InvalidTransition(_)
+            | Error::ReferencesDisagree(_) => 409,
             Error::PayloadTooLarge => 413,
             Error::UnsupportedMediaType => 415,
             Error::UnknownProduct(_) => 422,
@@ -103,6 +110,7 @@ impl Error {
             Error::UnknownFulfillment(_) => ErrorCode::UnknownFulfillment,
             Error::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             Error::InvalidTransition(_) => ErrorCode::InvalidTransition,
+            Error::ReferencesDisagree(_) => ErrorCode::ReferencesDisagree,
             Error::PoolExhausted(_) => ErrorCode::LicensePoolExhausted,
             Error::KeyGeneration(_) => ErrorCode::KeyGenerationFailed,
             Error::StorageUnavailable => ErrorCode::StorageUnavailable,

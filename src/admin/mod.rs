@@ -10,8 +10,8 @@ use sea_orm::{
 };
 
 use crate::error::{Error, Result};
-use crate::fulfillment::{MAX_GENERATIONS, ManualAction, Status, Step, manual_step};
-use crate::store::licenses::{self, lookup_key};
+use crate::fulfillment::{MAX_GENERATIONS, ManualAction, Status, Step, effective, manual_step};
+use crate::store::licenses::{self, NewEvent, Transition, lookup_key};
 
 /// A license as support sees it: its buyer, its effective status and the license it replaced.
 #[derive(Debug, Clone)]
@@ -75,14 +75,32 @@ async fn assemble(db: &impl ConnectionTrait, license: license::Model) -> Result<
             .one(db)
             .await?
             .ok_or(Error::Internal)?;
+        let customer = as_purchased(customer, &license);
         purchase = Some(Purchase {
-            status: Status::effective(&license.status, license.end_date, today),
+            status: effective(license.status, license.end_date, today),
             license,
             customer,
             parent: purchase.map(Box::new),
         });
     }
     purchase.ok_or(Error::Internal)
+}
+
+/// The buyer as the license's own purchase described them: the customer row keeps the first
+/// call's details, each license those of its call. Licenses written before nexkey kept them
+/// (no detail of their own) show the customer row.
+fn as_purchased(mut customer: customer::Model, license: &license::Model) -> customer::Model {
+    let own = [
+        &license.buyer_first_name,
+        &license.buyer_last_name,
+        &license.buyer_company_name,
+    ];
+    if own.iter().any(|detail| detail.is_some()) {
+        customer.first_name = license.buyer_first_name.clone();
+        customer.last_name = license.buyer_last_name.clone();
+        customer.company_name = license.buyer_company_name.clone();
+    }
+    customer
 }
 
 /// Everything that happened to a license, oldest first.
@@ -169,18 +187,16 @@ pub async fn search(
 fn status_condition(status: Status) -> Condition {
     use license::Column;
     let today = Utc::now().date_naive();
-    let live = Column::Status.is_in([Status::Active.as_str(), Status::Suspended.as_str()]);
+    let live = Column::Status.is_in([Status::Active, Status::Suspended]);
     let not_past_end = Condition::any()
         .add(Column::EndDate.is_null())
         .add(Column::EndDate.gte(today));
     match status {
         Status::Expired => Condition::all().add(live).add(Column::EndDate.lt(today)),
         Status::Active | Status::Suspended => Condition::all()
-            .add(Column::Status.eq(status.as_str()))
+            .add(Column::Status.eq(status))
             .add(not_past_end),
-        Status::Canceled | Status::Superseded => {
-            Condition::all().add(Column::Status.eq(status.as_str()))
-        }
+        Status::Canceled | Status::Superseded => Condition::all().add(Column::Status.eq(status)),
     }
 }
 
@@ -207,31 +223,25 @@ pub async fn act(
         .pop()
         .ok_or(Error::NotFound)?;
     let today = Utc::now().date_naive();
-    let from = Status::effective(&license.status, license.end_date, today);
+    let from = effective(license.status, license.end_date, today);
+    let id = license.id;
     if let Step::To(to) = manual_step(action, from)? {
-        use sea_orm::{ActiveValue::Set, IntoActiveModel};
-        let mut row = license.clone().into_active_model();
-        row.status = Set(to.as_str().to_owned());
-        licenses::update(&txn, row).await?;
-        licenses::record_event(
-            &txn,
-            license.id,
-            Some(from.as_str()),
-            to.as_str(),
-            action.as_str(),
-            None,
-            Some(reason),
-        )
-        .await?;
+        let transition = Transition {
+            status: to,
+            end_date: None,
+            product: None,
+            trial: None,
+        };
+        let event = NewEvent {
+            from: Some(from),
+            to,
+            cause: action.cause(),
+            fulfillment_id: None,
+            reason: Some(reason.to_owned()),
+        };
+        licenses::transition(&txn, license, &transition, &event).await?;
     }
-    let updated = assemble(&txn, licenses_by_id(&txn, license.id).await?).await?;
+    let updated = assemble(&txn, licenses::by_id(&txn, id).await?).await?;
     txn.commit().await?;
     Ok(updated)
-}
-
-async fn licenses_by_id(db: &impl ConnectionTrait, id: i64) -> Result<license::Model> {
-    license::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(Error::Internal)
 }

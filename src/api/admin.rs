@@ -316,9 +316,9 @@ impl AdminApi {
             .into_iter()
             .map(|line| EventDto {
                 at: line.event.created_at,
-                operation: line.event.operation,
-                from_status: line.event.from_status,
-                to_status: line.event.to_status,
+                operation: line.event.operation.as_str().to_owned(),
+                from_status: line.event.from_status.map(|s| s.as_str().to_owned()),
+                to_status: line.event.to_status.as_str().to_owned(),
                 reason: line.event.reason,
                 nexway_fulfillment_id: line.call.as_ref().map(|c| c.nexway_fulfillment_id.clone()),
                 publisher_fulfillment_id: line

@@ -87,6 +87,8 @@ pub struct LicenseAnswer {
     pub activation_code: String,
     /// active | suspended | canceled | expired | superseded
     pub status: String,
+    /// `true` for a free trial's code (`checkout.trialContext` CREATION); absent otherwise.
+    pub trial: Option<bool>,
     /// ISO 8601 calendar date.
     pub start_date: Option<String>,
     /// ISO 8601 calendar date; absent for a perpetual license.
@@ -128,7 +130,8 @@ pub enum FulfillmentResponse {
     /// UNKNOWN_FULFILLMENT: no license matches what the call refers to.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// IDEMPOTENCY_CONFLICT or INVALID_TRANSITION.
+    /// IDEMPOTENCY_CONFLICT, INVALID_TRANSITION, or REFERENCES_DISAGREE (the call's codes,
+    /// fulfillment ids or subscription point into different license lives). Nothing changed.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// PAYLOAD_TOO_LARGE: the body exceeds the configured limit.

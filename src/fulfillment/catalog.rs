@@ -34,6 +34,8 @@ pub struct Policy {
     pub name: Option<String>,
     pub max_quantity: u32,
     pub term: Term,
+    /// How long a free trial runs when its call gives no end date.
+    pub trial_term: Term,
     pub renew: RenewMode,
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
@@ -56,6 +58,7 @@ impl Catalog {
         let ProductSettings {
             max_quantity,
             term,
+            trial_term,
             renew,
             upgrade,
             reactivate,
@@ -65,6 +68,7 @@ impl Catalog {
             name: None,
             max_quantity,
             term,
+            trial_term,
             renew,
             upgrade,
             reactivate,
@@ -82,6 +86,7 @@ impl Catalog {
                     name: product.name.clone(),
                     max_quantity: product.max_quantity.unwrap_or(max_quantity),
                     term: product.term.unwrap_or(term),
+                    trial_term: product.trial_term.unwrap_or(trial_term),
                     renew: product.renew.unwrap_or(renew),
                     upgrade: product.upgrade.unwrap_or(upgrade),
                     reactivate: product.reactivate.unwrap_or(reactivate),
