@@ -14,7 +14,7 @@ use crate::api::admin::AdminApi;
 use crate::api::lkey_page::{self, LkeyPage};
 use crate::api::ops::OpsApi;
 use crate::api::webhook::WebhookApi;
-use crate::api::{AdminGate, error_response, framework_error};
+use crate::api::{AdminGate, HttpError, error_response, framework_error};
 use crate::config::Settings;
 use crate::deadline::RequestDeadline;
 use crate::error::Error;
@@ -147,7 +147,7 @@ async fn limit_body<E: Endpoint>(
         // The operation, not the path: support's paths carry license keys.
         let operation = crate::observe::operation_of(request.uri().path());
         tracing::info!(operation, "request body too slow, cut off");
-        return Ok(error_response(&Error::RequestTimeout));
+        return Ok(error_response(&HttpError::RequestTimeout));
     };
     match read {
         Ok(bytes) => {
@@ -155,13 +155,13 @@ async fn limit_body<E: Endpoint>(
             Ok(endpoint.call(request).await?.into_response())
         }
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
-            Ok(error_response(&Error::PayloadTooLarge))
+            Ok(error_response(&HttpError::PayloadTooLarge))
         }
         // The connection's request deadline (crate::deadline) ran out while the body arrived.
-        Err(error) if timed_out(&error) => Ok(error_response(&Error::RequestTimeout)),
-        Err(error) => Ok(error_response(&Error::InvalidRequest(format!(
-            "cannot read the body: {error}"
-        )))),
+        Err(error) if timed_out(&error) => Ok(error_response(&HttpError::RequestTimeout)),
+        Err(error) => Ok(error_response(
+            &Error::InvalidRequest(format!("cannot read the body: {error}")).into(),
+        )),
     }
 }
 

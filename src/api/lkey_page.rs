@@ -200,13 +200,12 @@ fn failure_page(failure: AdminFailure) -> Response {
         escape(&error.error_message),
         escape(&error.error_code)
     );
-    let status =
-        StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = failure.status();
     let mut response = html(status, &document(&error.error_message, &body));
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"nexkey admin\""),
+            header::HeaderValue::from_static(super::error::REALM_ADMIN),
         );
     }
     response

@@ -3,6 +3,7 @@
 use chrono::Utc;
 use entity::fulfillment::{self, Column, Entity, Operation};
 use entity::{license, license_event};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, TryInsertResult,
@@ -52,13 +53,11 @@ pub async fn claim(
         created_at: Set(Utc::now()),
         ..Default::default()
     };
+    // No conflict target: the unique call key and the unique publisher id both mean "taken"
+    // (the latter is a fresh UUID), and the statement does not depend on the index's columns.
     let inserted = Entity::insert(row)
-        .on_conflict_do_nothing_on([
-            Column::Operation,
-            Column::NexwayFulfillmentId,
-            Column::OrderId,
-            Column::Repeat,
-        ])
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .try_insert()
         .exec(db)
         .await?;
     Ok(match inserted {
