@@ -401,3 +401,26 @@ async fn each_purchase_keeps_its_buyer_as_its_call_gave_them() {
         assert_eq!(lkey(&app, &child).await["customer"]["name"], "Augusta King");
     }
 }
+
+#[tokio::test]
+async fn a_stored_status_nexkey_does_not_know_is_an_error_not_active() {
+    use sea_orm::ConnectionTrait;
+    for app in backends_with(settings).await {
+        let code = codes(&ok(&app, "new", &current_new("life-odd", "ORD-1", "ACME-PRO")).await);
+        app.db
+            .execute_unprepared("UPDATE license SET status = 'paused'")
+            .await
+            .unwrap();
+        // Read as active, a suspend would apply; unknown, it is refused and nothing changes.
+        refused(
+            &app,
+            "suspend",
+            &current_new("life-odd", "ORD-2", "ACME-PRO"),
+            500,
+            "INTERNAL",
+        )
+        .await;
+        let response = app.admin_get(&format!("/nexus/lkey/{}", code[0])).await;
+        assert_eq!(response.status(), 500, "{}", app.backend);
+    }
+}
