@@ -36,3 +36,10 @@ pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<customer::Model
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("customer {id}")))
 }
+
+pub async fn by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<customer::Model>, DbErr> {
+    Entity::find().filter(Column::Email.eq(email)).one(db).await
+}

@@ -144,3 +144,10 @@ pub async fn applied_since(
         .await?;
     Ok(later.is_some())
 }
+
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+) -> Result<Vec<fulfillment::Model>, DbErr> {
+    Entity::find().filter(Column::Id.is_in(ids)).all(db).await
+}

@@ -7,7 +7,7 @@ use entity::vocabulary::{Cause, Status};
 use entity::{customer, license, license_event};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 use super::fulfillments;
@@ -342,6 +342,14 @@ pub async fn owners(
         .await
 }
 
+/// One license, locked for the rest of the transaction.
+pub async fn by_id_for_update(db: &impl ConnectionTrait, id: i64) -> Result<license::Model, DbErr> {
+    find_for_update(db, license::Column::Id.eq(id).into())
+        .await?
+        .pop()
+        .ok_or_else(|| DbErr::RecordNotFound(format!("license {id}")))
+}
+
 pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<license::Model, DbErr> {
     license::Entity::find_by_id(id)
         .one(db)
@@ -362,4 +370,86 @@ pub async fn lock_by_key(db: &impl ConnectionTrait, key: &str) -> Result<(), DbE
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The licenses whose code has this lookup form, oldest first.
+pub async fn by_lookup_key(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Vec<license::Model>, DbErr> {
+    license::Entity::find()
+        .filter(license::Column::LookupKey.eq(key))
+        .order_by_asc(license::Column::Id)
+        .all(db)
+        .await
+}
+
+/// What support searches licenses by; every given criterion must match.
+#[derive(Debug, Clone, Copy)]
+pub struct Search<'a> {
+    pub customer_id: Option<i64>,
+    /// The fulfillment that issued a license, or the first one of its life.
+    pub nexway_fulfillment_id: Option<&'a str>,
+    pub publisher_fulfillment_id: Option<&'a str>,
+    pub order_id: Option<&'a str>,
+    pub product: Option<&'a str>,
+    /// As read on `today`: `expired` finds active licenses past their end date.
+    pub status: Option<Status>,
+    pub today: NaiveDate,
+}
+
+/// One page (from 1) of the licenses matching `search`, newest first, and how many match.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    search: &Search<'_>,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<license::Model>, u64), DbErr> {
+    use license::Column;
+    let mut condition = Condition::all();
+    if let Some(id) = search.customer_id {
+        condition = condition.add(Column::CustomerId.eq(id));
+    }
+    if let Some(id) = search.nexway_fulfillment_id {
+        condition = condition.add(
+            Condition::any()
+                .add(Column::NexwayFulfillmentId.eq(id))
+                .add(Column::InitialNexwayFulfillmentId.eq(id)),
+        );
+    }
+    if let Some(id) = search.publisher_fulfillment_id {
+        condition = condition.add(Column::PublisherFulfillmentId.eq(id));
+    }
+    if let Some(order) = search.order_id {
+        condition = condition.add(Column::OrderId.eq(order));
+    }
+    if let Some(product) = search.product {
+        condition = condition.add(Column::PublisherProductId.eq(product));
+    }
+    if let Some(status) = search.status {
+        condition = condition.add(status_condition(status, search.today));
+    }
+    let paginator = license::Entity::find()
+        .filter(condition)
+        .order_by_desc(Column::Id)
+        .paginate(db, per_page.max(1));
+    let total = paginator.num_items().await?;
+    let found = paginator.fetch_page(page.saturating_sub(1)).await?;
+    Ok((found, total))
+}
+
+/// The stored form of a status as read on `today`.
+fn status_condition(status: Status, today: NaiveDate) -> Condition {
+    use license::Column;
+    let live = Column::Status.is_in([Status::Active, Status::Suspended]);
+    let not_past_end = Condition::any()
+        .add(Column::EndDate.is_null())
+        .add(Column::EndDate.gte(today));
+    match status {
+        Status::Expired => Condition::all().add(live).add(Column::EndDate.lt(today)),
+        Status::Active | Status::Suspended => Condition::all()
+            .add(Column::Status.eq(status))
+            .add(not_past_end),
+        Status::Canceled | Status::Superseded => Condition::all().add(Column::Status.eq(status)),
+    }
 }
