@@ -18,7 +18,7 @@ use crate::api::{AdminGate, HttpError, error_response, framework_error};
 use crate::config::Settings;
 use crate::deadline::RequestDeadline;
 use crate::error::Error;
-use crate::fulfillment::{Catalog, Service};
+use crate::fulfillment::Service;
 use crate::nexway::{NexwayCredentials, NexwayGate};
 
 /// What the application needs to answer calls.
@@ -41,7 +41,7 @@ impl App {
     ) -> Self {
         App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
-            service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
+            service: Arc::new(Service::new(db, settings.catalog())),
             gate: NexwayGate::new(&settings.nexway, credentials),
             admin_gate: Arc::new(AdminGate::new(&settings.admin)),
             purchase_url: settings.admin.purchase_url.clone(),

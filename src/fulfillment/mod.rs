@@ -12,7 +12,7 @@ mod term;
 
 pub use crate::store::licenses::MAX_GENERATIONS;
 pub use answer::{Answer, LicenseView};
-pub use catalog::{Catalog, CodeMode, Policy, RenewMode};
+pub use catalog::{Catalog, CodeMode, Money, Policy, RenewMode, TaxClass, UnknownProducts};
 pub use command::{Buyer, Command, Email, Operation, ProductRef, Trial};
 pub use service::{Outcome, Service};
 pub use status::{ManualAction, Status, Step, effective, manual_step};

@@ -354,7 +354,7 @@ mod tests {
             ]),
             ..Settings::default()
         };
-        Catalog::from_settings(&settings)
+        settings.catalog()
     }
 
     use super::super::term::Term;
