@@ -15,11 +15,11 @@ use crate::api::admin::AdminApi;
 use crate::api::lkey_page::{self, LkeyPage};
 use crate::api::ops::OpsApi;
 use crate::api::webhook::WebhookApi;
-use crate::api::{AdminGate, error_response, framework_error};
+use crate::api::{AdminGate, HttpError, error_response, framework_error};
 use crate::config::Settings;
 use crate::deadline::RequestDeadline;
 use crate::error::Error;
-use crate::fulfillment::{Catalog, Service};
+use crate::fulfillment::Service;
 use crate::nexway::{NexwayCredentials, NexwayGate};
 
 /// What the application needs to answer calls.
@@ -42,7 +42,7 @@ impl App {
     ) -> Self {
         App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
-            service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
+            service: Arc::new(Service::new(db, settings.catalog())),
             gate: NexwayGate::new(&settings.nexway, credentials),
             admin_gate: Arc::new(AdminGate::new(&settings.admin)),
             purchase_url: settings.admin.purchase_url.clone(),
@@ -149,7 +149,7 @@ async fn limit_body<E: Endpoint>(
         // The operation, not the path: support's paths carry license keys.
         let operation = crate::observe::operation_of(request.uri().path());
         tracing::info!(operation, "request body too slow, cut off");
-        return Ok(error_response(&Error::RequestTimeout));
+        return Ok(error_response(&HttpError::RequestTimeout));
     };
     match read {
         Ok(bytes) => {
@@ -166,18 +166,18 @@ async fn limit_body<E: Endpoint>(
                         "call not finished in time (database waits?), answering 503"
                     );
                     crate::metrics::database_error(crate::store::fault::Fault::Contention.label());
-                    Ok(error_response(&Error::StorageUnavailable))
+                    Ok(error_response(&Error::StorageUnavailable.into()))
                 }
             }
         }
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
-            Ok(error_response(&Error::PayloadTooLarge))
+            Ok(error_response(&HttpError::PayloadTooLarge))
         }
         // The connection's request deadline (crate::deadline) ran out while the body arrived.
-        Err(error) if timed_out(&error) => Ok(error_response(&Error::RequestTimeout)),
-        Err(error) => Ok(error_response(&Error::InvalidRequest(format!(
-            "cannot read the body: {error}"
-        )))),
+        Err(error) if timed_out(&error) => Ok(error_response(&HttpError::RequestTimeout)),
+        Err(error) => Ok(error_response(
+            &Error::InvalidRequest(format!("cannot read the body: {error}")).into(),
+        )),
     }
 }
 

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::fulfillment::{CodeMode, RenewMode, Term};
+use crate::fulfillment::{Catalog, CodeMode, Policy, RenewMode, Term};
+pub use crate::fulfillment::{Money, TaxClass, UnknownProducts};
 use crate::keygen::GeneratorSettings;
 
 #[derive(Debug, Deserialize)]
@@ -150,25 +151,6 @@ pub struct BasicCredential {
     pub password: SecretString,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UnknownProducts {
-    Accept,
-    Refuse,
-}
-
-impl std::str::FromStr for UnknownProducts {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "accept" => Ok(UnknownProducts::Accept),
-            "refuse" => Ok(UnknownProducts::Refuse),
-            _ => Err("expected accept or refuse".into()),
-        }
-    }
-}
-
 /// A product policy. The embedded default: perpetual unless the call gives an end date, renew
 /// extends, upgrade and reactivate keep the codes.
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +160,8 @@ pub struct ProductSettings {
     pub max_quantity: u32,
     /// How long a license runs when the call gives no end date.
     pub term: Term,
+    /// How long a free trial runs when its call (`trialContext` CREATION) gives no end date.
+    pub trial_term: Term,
     pub renew: RenewMode,
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
@@ -189,6 +173,7 @@ impl Default for ProductSettings {
         ProductSettings {
             max_quantity: 100,
             term: Term::Perpetual,
+            trial_term: Term::Days(14),
             renew: RenewMode::Extend,
             upgrade: CodeMode::Keep,
             reactivate: CodeMode::Keep,
@@ -212,26 +197,11 @@ pub struct ProductOverride {
     pub tax_class: Option<TaxClass>,
     pub max_quantity: Option<u32>,
     pub term: Option<Term>,
+    pub trial_term: Option<Term>,
     pub renew: Option<RenewMode>,
     pub upgrade: Option<CodeMode>,
     pub reactivate: Option<CodeMode>,
     pub generator: Option<GeneratorSettings>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Money {
-    /// ISO 4217 code, e.g. `EUR`.
-    pub currency: String,
-    /// Decimal amount as a string, e.g. `"29.99"`.
-    pub amount: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaxClass {
-    pub id: i64,
-    pub name: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +223,59 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// The product policies these settings describe, built once at start-up.
+    pub fn catalog(&self) -> Catalog {
+        let settings = self;
+        let ProductSettings {
+            max_quantity,
+            term,
+            trial_term,
+            renew,
+            upgrade,
+            reactivate,
+            ref generator,
+        } = settings.defaults;
+        let defaults = Policy {
+            name: None,
+            max_quantity,
+            term,
+            trial_term,
+            renew,
+            upgrade,
+            reactivate,
+            generator: generator.build(),
+            item_id: None,
+            image: None,
+            renewal_price: None,
+            tax_class: None,
+        };
+        let products = settings
+            .products
+            .iter()
+            .map(|(id, product)| {
+                let policy = Policy {
+                    name: product.name.clone(),
+                    max_quantity: product.max_quantity.unwrap_or(max_quantity),
+                    term: product.term.unwrap_or(term),
+                    trial_term: product.trial_term.unwrap_or(trial_term),
+                    renew: product.renew.unwrap_or(renew),
+                    upgrade: product.upgrade.unwrap_or(upgrade),
+                    reactivate: product.reactivate.unwrap_or(reactivate),
+                    generator: match &product.generator {
+                        Some(generator) => generator.build(),
+                        None => defaults.generator.clone(),
+                    },
+                    item_id: product.item_id,
+                    image: product.image.clone(),
+                    renewal_price: product.renewal_price.clone(),
+                    tax_class: product.tax_class.clone(),
+                };
+                (id.clone(), policy)
+            })
+            .collect();
+        Catalog::new(settings.unknown_products, defaults, products)
+    }
+
     /// Loads the layered settings from the process environment.
     pub fn load() -> Result<Self, ConfigError> {
         Self::load_from(|name| std::env::var(name).ok())

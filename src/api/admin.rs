@@ -13,8 +13,11 @@ use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 use secrecy::SecretString;
 
+use poem::http::StatusCode;
+
 use super::ApiTags;
 use super::admin_auth::{AdminGate, Denied};
+use super::error::{REALM_ADMIN, RETRY_BAD_KEY, RETRY_STORAGE};
 use super::purchase::PurchaseDto;
 use crate::admin::{self, Filter};
 use crate::error::Error;
@@ -73,15 +76,15 @@ pub enum AdminFailure {
 }
 
 impl AdminFailure {
-    pub fn status(self) -> u16 {
+    pub fn status(self) -> StatusCode {
         match self {
-            AdminFailure::InvalidRequest => 400,
-            AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => 401,
-            AdminFailure::InvalidKey => 404,
-            AdminFailure::InvalidTransition => 409,
-            AdminFailure::TooManyBadKeys => 429,
-            AdminFailure::Internal => 500,
-            AdminFailure::StorageUnavailable => 503,
+            AdminFailure::InvalidRequest => StatusCode::BAD_REQUEST,
+            AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            AdminFailure::InvalidKey => StatusCode::NOT_FOUND,
+            AdminFailure::InvalidTransition => StatusCode::CONFLICT,
+            AdminFailure::TooManyBadKeys => StatusCode::TOO_MANY_REQUESTS,
+            AdminFailure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminFailure::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -120,8 +123,14 @@ impl From<Error> for AdminFailure {
             Error::InvalidRequest(_) => AdminFailure::InvalidRequest,
             Error::InvalidTransition(_) => AdminFailure::InvalidTransition,
             Error::StorageUnavailable => AdminFailure::StorageUnavailable,
-            other => {
-                tracing::error!(error = %other, "admin call failed");
+            // Failures of Nexway's calls, which no support action causes.
+            Error::UnknownProduct(_)
+            | Error::IdempotencyConflict
+            | Error::ReferencesDisagree(_)
+            | Error::PoolExhausted(_)
+            | Error::KeyGeneration(_)
+            | Error::Internal => {
+                tracing::error!(error = %error, "admin call failed");
                 AdminFailure::Internal
             }
         }
@@ -166,14 +175,18 @@ fn bad_request<T: ToJSON + Send + Sync>(_: poem::Error) -> AdminResponse<T> {
 impl<T: ToJSON + Send + Sync> From<AdminFailure> for AdminResponse<T> {
     fn from(failure: AdminFailure) -> Self {
         let body = Json(failure.body());
-        match failure.status() {
-            400 => AdminResponse::BadRequest(body),
-            401 => AdminResponse::Unauthorized(body, "Basic realm=\"nexkey admin\"".into()),
-            404 => AdminResponse::NotFound(body),
-            409 => AdminResponse::Conflict(body),
-            429 => AdminResponse::TooManyRequests(body, 60),
-            503 => AdminResponse::Unavailable(body, 5),
-            _ => AdminResponse::Internal(body),
+        match failure {
+            AdminFailure::InvalidRequest => AdminResponse::BadRequest(body),
+            AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => {
+                AdminResponse::Unauthorized(body, REALM_ADMIN.into())
+            }
+            AdminFailure::InvalidKey => AdminResponse::NotFound(body),
+            AdminFailure::InvalidTransition => AdminResponse::Conflict(body),
+            AdminFailure::TooManyBadKeys => AdminResponse::TooManyRequests(body, RETRY_BAD_KEY),
+            AdminFailure::Internal => AdminResponse::Internal(body),
+            AdminFailure::StorageUnavailable => {
+                AdminResponse::Unavailable(body, RETRY_STORAGE.into())
+            }
         }
     }
 }
@@ -316,9 +329,9 @@ impl AdminApi {
             .into_iter()
             .map(|line| EventDto {
                 at: line.event.created_at,
-                operation: line.event.operation,
-                from_status: line.event.from_status,
-                to_status: line.event.to_status,
+                operation: line.event.operation.as_str().to_owned(),
+                from_status: line.event.from_status.map(|s| s.as_str().to_owned()),
+                to_status: line.event.to_status.as_str().to_owned(),
                 reason: line.event.reason,
                 nexway_fulfillment_id: line.call.as_ref().map(|c| c.nexway_fulfillment_id.clone()),
                 publisher_fulfillment_id: line

@@ -80,9 +80,14 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
         .unwrap_or_default();
     let customer = &purchase.customer;
     let mut body = String::new();
+    let trial = if purchase.custom_fields.contains_key("trial") {
+        " <span class=\"status trial\">trial</span>"
+    } else {
+        ""
+    };
     let _ = write!(
         body,
-        "<h1><code>{}</code> <span class=\"status {status}\">{status}</span></h1>",
+        "<h1><code>{}</code> <span class=\"status {status}\">{status}</span>{trial}</h1>",
         escape(&purchase.license_key)
     );
     let mut facts = vec![
@@ -162,9 +167,9 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
             body,
             "<tr><td>{}</td><td>{}</td><td>{} &rarr; {}</td><td>{}</td><td>{}</td></tr>",
             event.created_at.to_rfc3339(),
-            escape(&event.operation),
-            escape(event.from_status.as_deref().unwrap_or("")),
-            escape(&event.to_status),
+            event.operation.as_str(),
+            event.from_status.map_or("", |status| status.as_str()),
+            event.to_status.as_str(),
             escape(event.reason.as_deref().unwrap_or("")),
             escape(
                 line.call
@@ -195,13 +200,12 @@ fn failure_page(failure: AdminFailure) -> Response {
         escape(&error.error_message),
         escape(&error.error_code)
     );
-    let status =
-        StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = failure.status();
     let mut response = html(status, &document(&error.error_message, &body));
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"nexkey admin\""),
+            header::HeaderValue::from_static(super::error::REALM_ADMIN),
         );
     }
     response

@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::{ErrorCode, HttpError, REALM_METRICS, RETRY_STORAGE};
 use super::{ErrorBody, ErrorDetail};
-use crate::error::ErrorCode;
 
 #[derive(Tags)]
 enum OpsTags {
@@ -132,7 +132,7 @@ fn unavailable(message: String) -> ReadyResponse {
                 message,
             },
         }),
-        5,
+        RETRY_STORAGE,
     )
 }
 
@@ -177,8 +177,8 @@ impl OpsApi {
             .and_then(|value| value.to_str().ok());
         if !token.admits(authorization) {
             return MetricsResponse::Unauthorized(
-                Json(ErrorBody::from(&crate::error::Error::Unauthorized)),
-                "Bearer realm=\"nexkey metrics\"".into(),
+                Json(ErrorBody::from(&HttpError::Unauthorized)),
+                REALM_METRICS.into(),
             );
         }
         MetricsResponse::Ok(PlainText(crate::metrics::metrics().render()))

@@ -258,3 +258,20 @@ pub async fn one_answer(
     );
     answers.swap_remove(0)
 }
+
+impl TestApp {
+    /// Moves a license's dates into the past, as time would: nexkey never issues a license
+    /// already expired, so a test of expiry issues one and lets it age.
+    pub async fn backdate(&self, code: &str, start: &str, end: &str) {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let date = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        let updated = entity::license::Entity::update_many()
+            .col_expr(entity::license::Column::StartDate, date(start).into())
+            .col_expr(entity::license::Column::EndDate, date(end).into())
+            .filter(entity::license::Column::ActivationCode.eq(code))
+            .exec(&self.db)
+            .await
+            .unwrap();
+        assert_eq!(updated.rows_affected, 1, "{code} not stored");
+    }
+}

@@ -8,6 +8,7 @@ mod errors;
 mod helpers;
 mod idempotency;
 mod keygen;
+mod life;
 mod lifecycle;
 mod logs;
 mod new;

@@ -31,7 +31,7 @@ async fn legacy_body_issues_the_requested_number_of_codes() {
         assert_eq!(rows.len(), 3);
         for row in &rows {
             assert!(codes.contains(&row.activation_code));
-            assert_eq!(row.status, "active");
+            assert_eq!(row.status.as_str(), "active");
             assert_eq!(row.publisher_product_id, "ACME-PRO");
             assert_eq!(row.nexway_fulfillment_id, "NXF-100");
             assert_eq!(row.order_id.as_deref(), Some("ORD-NXF-100"));

@@ -60,7 +60,7 @@ async fn the_server_serves_its_spec_and_the_swagger_ui() {
         );
     }
     let license = &spec["components"]["schemas"]["LicenseAnswer"]["properties"];
-    for member in ["activationCode", "status", "startDate", "endDate"] {
+    for member in ["activationCode", "status", "trial", "startDate", "endDate"] {
         assert!(
             license[member].is_object(),
             "LicenseAnswer.{member} undocumented"

@@ -157,10 +157,8 @@ async fn lkey_answers_the_purchase_shape_for_every_kind_of_key() {
         let canceled = new_code(&app, &current_new("life-C", "ORD-1", "ACME-SUB")).await;
         app.call("cancel", &current_new("life-C", "ORD-2", "ACME-SUB"))
             .await;
-        let mut past = legacy_new("NXF-X", "ACME-SUB", 1);
-        past["product"]["startDate"] = "2020-01-01".into();
-        past["product"]["endDate"] = "2020-12-31".into();
-        let expired = new_code(&app, &past).await;
+        let expired = new_code(&app, &legacy_new("NXF-X", "ACME-SUB", 1)).await;
+        app.backdate(&expired, "2020-01-01", "2020-12-31").await;
         let original = new_code(&app, &current_new("life-R", "ORD-1", "ACME-SUB")).await;
         let (_, renewal) = json(
             app.call("renew", &current_new("life-R", "ORD-2", "ACME-SUB"))
