@@ -31,6 +31,8 @@ pub struct App {
     pub purchase_url: Option<String>,
     pub body_limit: usize,
     pub request_timeout: std::time::Duration,
+    /// Whose `X-Forwarded-For` names the client (`crate::api::client_address`).
+    pub trusted_proxies: Arc<crate::api::TrustedProxies>,
 }
 
 impl App {
@@ -47,6 +49,7 @@ impl App {
             purchase_url: settings.admin.purchase_url.clone(),
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout(),
+            trusted_proxies: Arc::new(settings.server.trusted_proxies()),
         }
     }
 }
@@ -118,6 +121,7 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
         .around(crate::observe::observe)
+        .data(app.trusted_proxies)
         .boxed()
 }
 
@@ -214,7 +218,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     tracing::info!(bind = %settings.bind, "nexkey listening");
-    Server::new_with_acceptor(RequestDeadline::new(acceptor, settings.request_timeout()))
+    Server::new_with_acceptor(guard_connections(acceptor, &settings))
         // A keep-alive connection silent for this long is closed.
         .idle_timeout(settings.request_timeout())
         .run_with_graceful_shutdown(
@@ -229,6 +233,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     db.close().await.context("cannot close the database")?;
     tracing::info!("nexkey stopped");
     Ok(())
+}
+
+/// The acceptor `serve` uses: the request deadline, the connection limit, HTTP/1.1 only.
+pub fn guard_connections<A: poem::listener::Acceptor>(
+    acceptor: A,
+    settings: &Settings,
+) -> RequestDeadline<A> {
+    RequestDeadline::new(
+        acceptor,
+        settings.request_timeout(),
+        settings.server.max_connections,
+    )
 }
 
 /// Opens the configured database, creating the data directory of the default SQLite file.

@@ -40,6 +40,39 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     /// Bearer token `GET /metrics` requires; the metrics are open when unset.
     pub metrics_token: Option<SecretString>,
+    /// Connections and the proxies in front (`[server]`).
+    pub server: ServerSettings,
+}
+
+/// The listening side: how many connections at once, and whom to believe about client addresses.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Addresses or CIDR ranges of the proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            trusted_proxies: Vec::new(),
+            max_connections: 512,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The trusted proxies, parsed (the configuration was validated at load).
+    pub fn trusted_proxies(&self) -> crate::api::TrustedProxies {
+        crate::api::TrustedProxies::new(
+            self.trusted_proxies
+                .iter()
+                .filter_map(|range| crate::api::parse_range(range).ok())
+                .collect(),
+        )
+    }
 }
 
 impl Default for Settings {
@@ -59,6 +92,7 @@ impl Default for Settings {
             log_format: crate::logging::LogFormat::Auto,
             shutdown_timeout_secs: 30,
             metrics_token: None,
+            server: ServerSettings::default(),
         }
     }
 }
@@ -340,6 +374,17 @@ impl Settings {
         if let Some(value) = env("NEXKEY_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout_secs = parse_env("NEXKEY_SHUTDOWN_TIMEOUT", &value)?;
         }
+        if let Some(value) = env("NEXKEY_TRUSTED_PROXIES") {
+            self.server.trusted_proxies = value
+                .split(',')
+                .map(str::trim)
+                .filter(|range| !range.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(value) = env("NEXKEY_MAX_CONNECTIONS") {
+            self.server.max_connections = parse_env("NEXKEY_MAX_CONNECTIONS", &value)?;
+        }
         // Empty means unset, so a compose file can pass `${NEXKEY_METRICS_TOKEN:-}` through.
         if let Some(value) = env("NEXKEY_METRICS_TOKEN").filter(|value| !value.is_empty()) {
             self.metrics_token = Some(value.into());
@@ -465,6 +510,16 @@ impl Settings {
             generator.validate().map_err(|reason| {
                 ConfigError::Invalid(format!("generator of {product}: {reason}"))
             })?;
+        }
+        for range in &self.server.trusted_proxies {
+            crate::api::parse_range(range).map_err(|reason| {
+                ConfigError::Invalid(format!("server.trusted_proxies: {reason}"))
+            })?;
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections must be at least 1".into(),
+            ));
         }
         if let Some(token) = &self.metrics_token {
             use secrecy::ExposeSecret;

@@ -2,7 +2,6 @@
 //! conventions of that API family (API key as the Basic user name or `?key=`, errors as
 //! `{"errorCode","errorMessage"}`).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use poem::Request;
@@ -294,7 +293,7 @@ impl AdminApi {
     }
 
     fn admit(&self, request: &Request, auth: &AdminAuth) -> Answer<()> {
-        let address = remote_ip(request);
+        let address = super::client_address(request);
         Ok(self.gate.check(address, auth.key().as_ref())?)
     }
 
@@ -341,15 +340,6 @@ impl AdminApi {
         tracing::info!(action = action.as_str(), "license changed by support");
         self.detail(key).await
     }
-}
-
-/// The TCP peer's address (nexkey is meant to be reached directly or through a proxy on the
-/// same host, which then answers for all its clients).
-pub fn remote_ip(request: &Request) -> Option<IpAddr> {
-    request
-        .remote_addr()
-        .as_socket_addr()
-        .map(|address| address.ip())
 }
 
 #[OpenApi(tag = "ApiTags::Support")]

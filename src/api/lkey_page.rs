@@ -11,7 +11,7 @@ use poem::web::headers::{Authorization, HeaderMapExt};
 use poem::{Request, Response};
 use secrecy::SecretString;
 
-use super::admin::{AdminFailure, remote_ip};
+use super::admin::AdminFailure;
 use super::admin_auth::AdminGate;
 use super::purchase::PurchaseDto;
 use crate::admin;
@@ -45,7 +45,10 @@ impl LkeyPage {
             .map(|basic| basic.username().to_owned())
             .or_else(|| query.get("key").cloned())
             .map(SecretString::from);
-        if let Err(denied) = self.gate.check(remote_ip(request), key.as_ref()) {
+        if let Err(denied) = self
+            .gate
+            .check(super::client_address(request), key.as_ref())
+        {
             return failure_page(denied.into());
         }
         let raw = &request.uri().path()[PREFIX.len()..];

@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod admin_auth;
+mod client;
 pub mod lkey_page;
 pub mod ops;
 mod purchase;
@@ -14,6 +15,7 @@ use poem_openapi::{Object, Tags};
 use crate::error::{Error, ErrorCode};
 
 pub use admin_auth::AdminGate;
+pub use client::{TrustedProxies, client_address, parse_range};
 pub use stored_json::StoredJson;
 
 #[derive(Tags)]

@@ -4,6 +4,7 @@
 mod bad_input;
 mod browser;
 mod cli;
+mod edges;
 mod errors;
 mod helpers;
 mod idempotency;
