@@ -85,19 +85,29 @@ pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi), 
 pub fn openapi_json() -> String {
     let settings = Settings::default();
     let credentials = NexwayCredentials::new(&settings.nexway.credentials);
-    api_service(&App::new(
+    let generated = api_service(&App::new(
         &settings,
         DatabaseConnection::default(),
         credentials,
     ))
-    .spec()
+    .spec();
+    crate::api::spec::truthful(&generated)
 }
 
 /// The whole HTTP application.
 pub fn route(app: App) -> BoxEndpoint<'static, Response> {
     let api = api_service(&app);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let generated = api.spec();
+    let document = crate::api::spec::truthful(&generated);
+    let routes = Arc::new(crate::api::edge::Routes::from_spec(&document));
+    // Swagger UI embeds the document: the truthful one.
+    let docs_html = api.swagger_ui_html().replace(&generated, &document);
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
+    let spec = poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let body_limit = app.body_limit;
     let timeout = app.request_timeout;
     let page = Arc::new(LkeyPage {
@@ -120,6 +130,7 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
+        .around(move |endpoint, request| crate::api::edge::edge(endpoint, request, routes.clone()))
         .around(crate::observe::observe)
         .data(app.trusted_proxies)
         .boxed()

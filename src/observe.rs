@@ -163,6 +163,8 @@ fn error_code(body: &[u8]) -> Option<String> {
         .pointer("/error/code")
         .or_else(|| answer.get("errorMessage"))?
         .as_str()?;
+    // `INVALID_REQUEST: page: …`: the code is what precedes the detail.
+    let code = code.split(':').next().unwrap_or_default();
     // Codes are SCREAMING_SNAKE_CASE; anything else is not a label we want.
     (code.len() <= 64 && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
         .then(|| code.to_owned())
@@ -208,6 +210,11 @@ mod tests {
         assert_eq!(
             error_code(br#"{"errorCode":"2X310/1","errorMessage":"INVALID_KEY"}"#).as_deref(),
             Some("INVALID_KEY")
+        );
+        assert_eq!(
+            error_code(br#"{"errorCode":"1N290/1","errorMessage":"INVALID_REQUEST: page: x"}"#)
+                .as_deref(),
+            Some("INVALID_REQUEST")
         );
         assert_eq!(error_code(b"<html>"), None);
         assert_eq!(error_code(br#"{"error":{"code":"lower case"}}"#), None);

@@ -3,9 +3,12 @@
 pub mod admin;
 mod admin_auth;
 mod client;
+pub mod edge;
 pub mod lkey_page;
 pub mod ops;
+pub mod params;
 mod purchase;
+pub mod spec;
 mod stored_json;
 pub mod webhook;
 
