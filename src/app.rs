@@ -41,6 +41,7 @@ impl App {
         db: DatabaseConnection,
         credentials: NexwayCredentials,
     ) -> Self {
+        crate::metrics::label_products(settings.products.keys().map(String::as_str));
         App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
             service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
@@ -227,6 +228,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::warn!(
             "no admin API keys configured (NEXKEY_ADMIN_KEYS): the support side answers 401 to every call"
         );
+    }
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
     }
     tracing::info!(bind = %settings.bind, "nexkey listening");
     Server::new_with_acceptor(guard_connections(acceptor, &settings))

@@ -479,6 +479,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_signature()?;
+        self.validate_addresses()?;
         if self.body_limit < 1024 {
             return Err(ConfigError::Invalid(
                 "body_limit must be at least 1024 bytes".into(),
@@ -532,6 +533,71 @@ impl Settings {
         Ok(())
     }
 
+    /// What `serve` would fail on later: a bind address without a valid port, a database URL of a
+    /// backend this build does not have.
+    fn validate_addresses(&self) -> Result<(), ConfigError> {
+        let port = self
+            .bind
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .map(|(_, port)| port.parse::<u16>());
+        if !matches!(port, Some(Ok(_))) {
+            return Err(ConfigError::Invalid(format!(
+                "bind {:?} is not host:port with a port from 0 to 65535",
+                self.bind
+            )));
+        }
+        if let Some(url) = &self.database_url
+            && !SUPPORTED_DATABASE_URLS
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(ConfigError::Invalid(format!(
+                "database_url: the scheme {scheme:?} is not supported (use {})",
+                SUPPORTED_DATABASE_URLS.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Settings that work but that a security review would question; `check-config` prints
+    /// them and `serve` logs them at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let nexway = &self.nexway;
+        let mut warnings = Vec::new();
+        if nexway.signature != SignatureMode::Required {
+            return warnings;
+        }
+        let signs = |paths: &[&str]| {
+            paths
+                .iter()
+                .any(|p| nexway.signed_fields.iter().any(|f| f == p))
+        };
+        if !signs(&["$.fulfillmentId", "$.product.nexwayFulfillmentId"]) {
+            warnings.push(
+                "nexway.signed_fields sign no fulfillment id ($.fulfillmentId, \
+                 $.product.nexwayFulfillmentId): a signature can be moved to another call"
+                    .into(),
+            );
+        }
+        if !signs(&["$.product.quantity"]) {
+            warnings.push(
+                "nexway.signed_fields do not sign $.product.quantity: the quantity of a signed \
+                 call can be changed"
+                    .into(),
+            );
+        }
+        if !nexway.basic && nexway.timestamp_field.is_none() {
+            warnings.push(
+                "nexway.basic is off and no timestamp_field is signed: a captured call can be \
+                 replayed at any time"
+                    .into(),
+            );
+        }
+        warnings
+    }
+
     pub fn request_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.request_timeout_secs)
     }
@@ -547,6 +613,9 @@ impl Settings {
         }
     }
 }
+
+/// The database URLs this build connects to.
+pub const SUPPORTED_DATABASE_URLS: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
 
 fn parse_env<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
 where
