@@ -31,6 +31,7 @@ pub fn truthful(generated: &str) -> String {
         webhook_constraints(schemas);
         new_requires_the_email(schemas);
     }
+    examples(&mut spec);
     if let Some(body) = spec.pointer_mut("/paths/~1licenses~1new/post/requestBody/content") {
         for (_, media) in body.as_object_mut().into_iter().flatten() {
             media["schema"] = json!({"$ref": "#/components/schemas/NewLicenseRequest"});
@@ -79,6 +80,95 @@ fn nullable_optionals(schema: &mut Value) {
             property["nullable"] = Value::Bool(true);
         }
     }
+}
+
+/// Examples that work: each error answer shows the code its status carries, each webhook call a
+/// body that "Try it out" in `/docs` can send as is (the renewal refers to the `new` before it).
+fn examples(spec: &mut Value) {
+    for (path, operations) in spec["paths"].as_object_mut().into_iter().flatten() {
+        let operation_name = path.strip_prefix("/licenses/").map(str::to_owned);
+        for (_, operation) in operations.as_object_mut().into_iter().flatten() {
+            for (status, response) in operation["responses"].as_object_mut().into_iter().flatten() {
+                for (_, media) in response["content"].as_object_mut().into_iter().flatten() {
+                    let schema = media["schema"]["$ref"].as_str().unwrap_or_default();
+                    let example = match schema.rsplit('/').next() {
+                        Some("ErrorBody") => webhook_error(status),
+                        Some("AdminErrorBody") => admin_error(status),
+                        _ => None,
+                    };
+                    if let Some(example) = example {
+                        media["example"] = example;
+                    }
+                }
+            }
+            if let Some(name) = &operation_name
+                && let Some(content) = operation
+                    .pointer_mut("/requestBody/content")
+                    .and_then(Value::as_object_mut)
+            {
+                for (_, media) in content.iter_mut() {
+                    media["example"] = webhook_example(name);
+                }
+            }
+        }
+    }
+}
+
+fn webhook_error(status: &str) -> Option<Value> {
+    use crate::error::Error;
+    let error = match status {
+        "400" => Error::InvalidRequest("product.quantity must be 1 or more, not 0".into()),
+        "401" => Error::Unauthorized,
+        "404" => Error::UnknownFulfillment("no license matches this call's references".into()),
+        "409" => Error::IdempotencyConflict,
+        "413" => Error::PayloadTooLarge,
+        "415" => Error::UnsupportedMediaType,
+        "422" => Error::UnknownProduct("ACME-UNKNOWN".into()),
+        "500" => Error::Internal,
+        "503" => Error::StorageUnavailable,
+        _ => return None,
+    };
+    use poem_openapi::types::ToJSON;
+    Some(json!({"error": {"code": error.code().to_json(), "message": error.to_string()}}))
+}
+
+fn admin_error(status: &str) -> Option<Value> {
+    use super::admin::AdminFailure;
+    let failure = match status {
+        "400" => AdminFailure::InvalidRequest("failed to parse parameter `page`".into()),
+        "401" => AdminFailure::NoApiKey,
+        "403" => AdminFailure::CrossSite,
+        "404" => AdminFailure::InvalidKey,
+        "409" => AdminFailure::InvalidTransition,
+        "415" => AdminFailure::UnsupportedMediaType,
+        "429" => AdminFailure::TooManyBadKeys,
+        "500" => AdminFailure::Internal,
+        "503" => AdminFailure::StorageUnavailable,
+        _ => return None,
+    };
+    let body = failure.body();
+    Some(json!({"errorCode": body.error_code, "errorMessage": body.error_message}))
+}
+
+/// A legacy body for `operation`: `new` issues two codes for `NXF-EXAMPLE-1`, the others act on
+/// them through `initialNexwayFulfillmentId`.
+fn webhook_example(operation: &str) -> Value {
+    let mut product = json!({
+        "nexwayFulfillmentId": format!("NXF-EXAMPLE-{operation}"),
+        "nexwayProductId": "NX-1",
+        "publisherProductId": "ACME-PRO",
+    });
+    if operation == "new" {
+        product["nexwayFulfillmentId"] = json!("NXF-EXAMPLE-1");
+        product["quantity"] = json!(2);
+    } else {
+        product["initialNexwayFulfillmentId"] = json!("NXF-EXAMPLE-1");
+    }
+    json!({
+        "metadata": {"order": format!("ORD-EXAMPLE-{operation}")},
+        "product": product,
+        "user": {"email": "buyer@example.com", "firstName": "Ada", "lastName": "Lovelace"}
+    })
 }
 
 /// No control character (`char::is_control`): C0, DEL, C1.

@@ -124,3 +124,37 @@ async fn the_document_says_what_the_answers_are() {
     assert_eq!(product["quantity"]["minimum"], 1);
     assert_eq!(product["quantity"]["maximum"], 100);
 }
+
+/// "Try it out" with the shown examples works: every webhook example, in the order of a
+/// license's life, is answered 200; error examples carry the code of their status.
+#[tokio::test]
+async fn the_documented_examples_work() {
+    let spec: serde_json::Value = serde_json::from_str(&nexkey::app::openapi_json()).unwrap();
+    for app in backends().await {
+        for operation in ["new", "renew", "upgrade", "suspend", "reactivate", "cancel"] {
+            let path = format!("/licenses/{operation}");
+            let content = &spec["paths"][&path]["post"]["requestBody"]["content"];
+            let example = content.as_object().unwrap().values().next().unwrap()["example"].clone();
+            assert!(example.is_object(), "{path} has an example");
+            let (status, answer) = crate::helpers::json(app.call(operation, &example).await).await;
+            assert_eq!(status, 200, "{}: {path}: {answer}", app.backend);
+        }
+        // The Swagger UI shows this very document.
+        let docs = app.http.get(app.url("/docs")).send().await.unwrap();
+        assert!(docs.text().await.unwrap().contains("NewLicenseRequest"));
+    }
+    let new = &spec["paths"]["/licenses/new"]["post"]["responses"];
+    for (status, code) in [
+        ("400", "INVALID_REQUEST"),
+        ("401", "UNAUTHORIZED"),
+        ("409", "IDEMPOTENCY_CONFLICT"),
+        ("422", "UNKNOWN_PRODUCT"),
+        ("503", "STORAGE_UNAVAILABLE"),
+    ] {
+        let example = &new[status]["content"]["application/json; charset=utf-8"]["example"];
+        assert_eq!(example["error"]["code"], code, "{status}");
+    }
+    let lkey = &spec["paths"]["/nexus/lkey/{key}"]["get"]["responses"];
+    let example = &lkey["404"]["content"]["application/json; charset=utf-8"]["example"];
+    assert_eq!(example["errorMessage"], "INVALID_KEY");
+}
