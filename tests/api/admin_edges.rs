@@ -219,6 +219,24 @@ async fn a_hostile_page_cannot_load_codes_or_revoke_through_the_agents_browser()
     assert_eq!(same_origin.status(), 200);
     assert_eq!(available(&app).await, 1);
 
+    // A NUL in a CSV code is refused whole, never truncated into a shorter code.
+    let nul = app
+        .http
+        .post(app.url("/admin/products/DR-POOL/pool"))
+        .basic_auth(ADMIN_KEY, None::<&str>)
+        .header("content-type", "text/csv")
+        .body("code\nGOOD-CODE-2\nBAD\u{0}CODE\n")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = admin_error(nul).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("line 3"), "{message}");
+    assert_eq!(
+        available(&app).await,
+        1,
+        "nothing of that file was imported"
+    );
     // A product that is not a pool takes no codes.
     let (status, _, message) = admin_error(import(&app, "ACME-PRO", "text/csv", &[]).await).await;
     assert_eq!((status, message.as_str()), (404, "NOT_FOUND"));
