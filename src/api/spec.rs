@@ -175,8 +175,11 @@ fn webhook_example(operation: &str) -> Value {
 const TEXT: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
 /// The same, and not blank (an identifier is trimmed; nothing left is "missing").
 const NON_BLANK: &str = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
-/// What `Email::parse` takes: one `@`, a dotted domain, no space or control character.
-const EMAIL: &str = r"^[^@\s\x00-\x1F\x7F-\x9F]+@[^@.\s\x00-\x1F\x7F-\x9F][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F]*[^@.\s\x00-\x1F\x7F-\x9F]$";
+/// What `Email::parse` takes: one `@`, a dotted domain, no space or control character inside
+/// (surrounding spaces are trimmed).
+const EMAIL: &str = r"^\s*[^@\s\x00-\x1F\x7F-\x9F]+@[^@.\s\x00-\x1F\x7F-\x9F][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F]*[^@.\s\x00-\x1F\x7F-\x9F]\s*$";
+/// The same, or blank: an empty e-mail is an absent one (every operation but `new`).
+const EMAIL_OR_BLANK: &str = r"^\s*$|^\s*[^@\s\x00-\x1F\x7F-\x9F]+@[^@.\s\x00-\x1F\x7F-\x9F][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F]*[^@.\s\x00-\x1F\x7F-\x9F]\s*$";
 /// `nexway::normalise`'s bounds: identifiers, free texts.
 const MAX_ID: u64 = 200;
 const MAX_TEXT: u64 = 4096;
@@ -186,7 +189,7 @@ fn webhook_constraints(schemas: &mut Map<String, Value>) {
     let required_id = json!({"pattern": NON_BLANK, "minLength": 1, "maxLength": MAX_ID});
     let text = json!({"pattern": TEXT, "maxLength": MAX_TEXT});
     let name = json!({"maxLength": MAX_ID});
-    let email = json!({"pattern": EMAIL, "maxLength": MAX_ID});
+    let email = json!({"pattern": EMAIL_OR_BLANK, "maxLength": MAX_ID});
     let quantity =
         json!({"minimum": 1, "maximum": crate::config::Settings::default().defaults.max_quantity});
     let date = json!({"format": "date"});
@@ -292,6 +295,7 @@ fn new_requires_the_email(schemas: &mut Map<String, Value>) {
         user_schema["title"] = Value::String(new_user.clone());
         if let Some(email) = user_schema.pointer_mut("/properties/email") {
             email.as_object_mut().map(|email| email.remove("nullable"));
+            email["pattern"] = Value::String(EMAIL.into());
         }
         let mut body_schema = body_schema;
         require(&mut body_schema, "user");
