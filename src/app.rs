@@ -32,6 +32,8 @@ pub struct App {
     pub purchase_url: Option<String>,
     pub body_limit: usize,
     pub request_timeout: std::time::Duration,
+    /// Whose `X-Forwarded-For` names the client (`crate::api::client_address`).
+    pub trusted_proxies: Arc<crate::api::TrustedProxies>,
 }
 
 impl App {
@@ -40,6 +42,7 @@ impl App {
         db: DatabaseConnection,
         credentials: NexwayCredentials,
     ) -> Self {
+        crate::metrics::label_products(settings.products.keys().map(String::as_str));
         App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
             service: Arc::new(Service::new(db, settings.catalog())),
@@ -48,6 +51,7 @@ impl App {
             purchase_url: settings.admin.purchase_url.clone(),
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout(),
+            trusted_proxies: Arc::new(settings.server.trusted_proxies()),
         }
     }
 }
@@ -83,19 +87,29 @@ pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi), 
 pub fn openapi_json() -> String {
     let settings = Settings::default();
     let credentials = NexwayCredentials::new(&settings.nexway.credentials);
-    api_service(&App::new(
+    let generated = api_service(&App::new(
         &settings,
         DatabaseConnection::default(),
         credentials,
     ))
-    .spec()
+    .spec();
+    crate::api::spec::truthful(&generated)
 }
 
 /// The whole HTTP application.
 pub fn route(app: App) -> BoxEndpoint<'static, Response> {
     let api = api_service(&app);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let generated = api.spec();
+    let document = crate::api::spec::truthful(&generated);
+    let routes = Arc::new(crate::api::edge::Routes::from_spec(&document));
+    // Swagger UI embeds the document: the truthful one.
+    let docs_html = api.swagger_ui_html().replace(&generated, &document);
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
+    let spec = poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let body_limit = app.body_limit;
     let timeout = app.request_timeout;
     let page = Arc::new(LkeyPage {
@@ -118,7 +132,9 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
+        .around(move |endpoint, request| crate::api::edge::edge(endpoint, request, routes.clone()))
         .around(crate::observe::observe)
+        .data(app.trusted_proxies)
         .boxed()
 }
 
@@ -244,8 +260,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             "no admin API keys configured (NEXKEY_ADMIN_KEYS): the support side answers 401 to every call"
         );
     }
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(bind = %settings.bind, "nexkey listening");
-    Server::new_with_acceptor(RequestDeadline::new(acceptor, settings.request_timeout()))
+    Server::new_with_acceptor(guard_connections(acceptor, &settings))
         // A keep-alive connection silent for this long is closed.
         .idle_timeout(settings.request_timeout())
         .run_with_graceful_shutdown(
@@ -260,6 +279,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     db.close().await.context("cannot close the database")?;
     tracing::info!("nexkey stopped");
     Ok(())
+}
+
+/// The acceptor `serve` uses: the request deadline, the connection limit, HTTP/1.1 only.
+pub fn guard_connections<A: poem::listener::Acceptor>(
+    acceptor: A,
+    settings: &Settings,
+) -> RequestDeadline<A> {
+    RequestDeadline::new(
+        acceptor,
+        settings.request_timeout(),
+        settings.server.max_connections,
+    )
 }
 
 /// Opens the configured database, creating the data directory of the default SQLite file.

@@ -133,11 +133,37 @@ impl Metrics {
     }
 }
 
+/// The `product` label of every product not configured: whatever Nexway sends as a product id
+/// must not grow the series without bound.
+pub const OTHER_PRODUCT: &str = "other";
+
+static CONFIGURED_PRODUCTS: LazyLock<std::sync::RwLock<std::collections::HashSet<String>>> =
+    LazyLock::new(Default::default);
+
+/// The products that get a `product` label of their own (the configured ones).
+pub fn label_products<'a>(products: impl IntoIterator<Item = &'a str>) {
+    let mut known = CONFIGURED_PRODUCTS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    known.extend(products.into_iter().map(str::to_owned));
+}
+
+fn product_label(product: &str) -> &str {
+    let known = CONFIGURED_PRODUCTS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if known.contains(product) {
+        product
+    } else {
+        OTHER_PRODUCT
+    }
+}
+
 /// One more code minted for `product` by `generator`.
 pub fn code_issued(product: &str, generator: &str) {
     metrics()
         .codes_issued
-        .with_label_values(&[product, generator])
+        .with_label_values(&[product_label(product), generator])
         .inc();
 }
 
@@ -145,7 +171,7 @@ pub fn code_issued(product: &str, generator: &str) {
 pub fn pool_stock(product: &str, available: u64) {
     metrics()
         .pool_stock
-        .with_label_values(&[product])
+        .with_label_values(&[product_label(product)])
         .set(i64::try_from(available).unwrap_or(i64::MAX));
 }
 
@@ -157,4 +183,22 @@ pub fn database_error(kind: &str) {
 /// One more log line dropped.
 pub fn log_line_dropped() {
     metrics().log_lines_dropped.inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_configured_products_get_a_label_of_their_own() {
+        label_products(["METRICS-CONFIGURED"]);
+        code_issued("METRICS-CONFIGURED", "random");
+        for attacker_chosen in ["METRICS-X1", "METRICS-X2", "METRICS-X3"] {
+            code_issued(attacker_chosen, "random");
+        }
+        let text = metrics().render();
+        assert!(text.contains(r#"product="METRICS-CONFIGURED""#), "{text}");
+        assert!(!text.contains("METRICS-X"), "{text}");
+        assert!(text.contains(r#"product="other""#), "{text}");
+    }
 }

@@ -143,6 +143,9 @@ pub fn check_config() -> anyhow::Result<()> {
     // plain string and may carry a password.
     settings.database_url = settings.database_url.as_deref().map(mask_url_password);
     println!("{settings:#?}");
+    for warning in settings.warnings() {
+        println!("warning: {warning}");
+    }
     println!("configuration is valid");
     Ok(())
 }

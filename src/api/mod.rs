@@ -2,10 +2,14 @@
 
 pub mod admin;
 mod admin_auth;
+mod client;
+pub mod edge;
 pub mod error;
 pub mod lkey_page;
 pub mod ops;
+pub mod params;
 mod purchase;
+pub mod spec;
 mod stored_json;
 pub mod webhook;
 
@@ -15,6 +19,7 @@ use poem_openapi::{Object, Tags};
 use crate::error::Error;
 
 pub use admin_auth::AdminGate;
+pub use client::{TrustedProxies, client_address, parse_range};
 pub use error::{ErrorCode, HttpError};
 pub use stored_json::StoredJson;
 

@@ -72,17 +72,17 @@ fn legacy(operation: Operation, body: LicenseRequest) -> Result<Command, Error> 
             .collect::<Result<_, _>>()?,
         buyer: Buyer {
             email: email("user.email", user.as_ref().and_then(|u| u.email.clone()))?,
-            first_name: text(
+            first_name: buyer_text(
                 "user.firstName",
                 user.as_ref().and_then(|u| u.first_name.clone()),
                 MAX_ID,
             )?,
-            last_name: text(
+            last_name: buyer_text(
                 "user.lastName",
                 user.as_ref().and_then(|u| u.last_name.clone()),
                 MAX_ID,
             )?,
-            company_name: text(
+            company_name: buyer_text(
                 "user.companyName",
                 user.and_then(|u| u.company_name),
                 MAX_ID,
@@ -158,17 +158,17 @@ fn current(operation: Operation, body: FulfillmentBody) -> Result<Command, Error
         )?,
         buyer: Buyer {
             email: email("user.email", user.as_ref().and_then(|u| u.email.clone()))?,
-            first_name: text(
+            first_name: buyer_text(
                 "user.firstName",
                 user.as_ref().and_then(|u| u.first_name.clone()),
                 MAX_ID,
             )?,
-            last_name: text(
+            last_name: buyer_text(
                 "user.lastName",
                 user.as_ref().and_then(|u| u.last_name.clone()),
                 MAX_ID,
             )?,
-            company_name: text(
+            company_name: buyer_text(
                 "user.companyName",
                 user.as_ref().and_then(|u| u.company_name.clone()),
                 MAX_ID,
@@ -202,6 +202,13 @@ fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>
         return Err(invalid(format!("{field} contains control characters")));
     }
     Ok(Some(value.to_owned()).filter(|v| !v.is_empty()))
+}
+
+/// A buyer's name or company: a sale never fails on it, so control characters are removed, not
+/// refused (the support page isolates what remains, bidirectional marks included).
+fn buyer_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, Error> {
+    let cleaned = value.map(|value| value.chars().filter(|c| !c.is_control()).collect());
+    text(field, cleaned, max)
 }
 
 fn id(field: &str, value: Option<String>) -> Result<Option<String>, Error> {

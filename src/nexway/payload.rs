@@ -7,6 +7,10 @@ use poem_openapi::{Object, Union};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+/// A member Nexway's templates carry that nexkey does not use: any JSON value, never a reason
+/// to refuse a call (templates change).
+pub type Unused = serde_json::Value;
+
 /// Either generation; the body's shape decides which (`fulfillmentId` marks the current one).
 #[derive(Debug, Clone, Union)]
 #[oai(one_of)]
@@ -96,15 +100,15 @@ pub struct FulfillmentBody {
 pub struct Checkout {
     /// Each renewal is a new order.
     pub order_id: Option<String>,
-    /// Not used by nexkey: any JSON value.
-    pub line_item_id: Option<Value>,
+    /// Not used by nexkey: any JSON.
+    pub line_item_id: Option<Unused>,
     pub subscription_id: Option<String>,
     /// Base64 JSON given in the cart URL.
     pub cart_external_context: Option<String>,
     /// `CREATION` (the order starts a free trial) or `CONVERSION` (a trial became a paid order).
     pub trial_context: Option<String>,
-    /// Not used by nexkey: any JSON value.
-    pub price: Option<Value>,
+    /// Not used by nexkey: any JSON.
+    pub price: Option<Unused>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]
@@ -114,15 +118,19 @@ pub struct User {
     /// Nexway's id of the buyer: a string or a number.
     pub id: Option<Value>,
     pub email: Option<String>,
+    /// Not used by nexkey: any JSON.
+    pub country: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub locale: Option<Unused>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub company_name: Option<String>,
-    // Not used by nexkey, so any JSON value is accepted: Nexway's templates change.
-    pub country: Option<Value>,
-    pub locale: Option<Value>,
-    pub company_identifier: Option<Value>,
-    pub city: Option<Value>,
-    pub zip_code: Option<Value>,
+    /// Not used by nexkey: any JSON.
+    pub company_identifier: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub city: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub zip_code: Option<Unused>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]
@@ -135,10 +143,12 @@ pub struct Product {
     /// The publisher's product id; the product policy is chosen by it (by `id` when absent).
     pub publisher_product_id: Option<String>,
     pub external_context: Option<String>,
-    // Not used by nexkey, so any JSON value is accepted: Nexway's templates change.
-    pub price_function_parameters: Option<Value>,
-    pub variables: Option<Value>,
-    pub price: Option<Value>,
+    /// Not used by nexkey: any JSON.
+    pub price_function_parameters: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub variables: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub price: Option<Unused>,
     /// Custom templates only; 1 when absent.
     pub quantity: Option<i32>,
     /// Custom templates only: epoch milliseconds.

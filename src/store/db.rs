@@ -90,6 +90,8 @@ pub async fn connect_with(url: &str, waits: Waits) -> Result<DatabaseConnection,
             })
             .map_sqlx_postgres_pool_opts(|pool| hygiene(pool, true));
     }
+    owner_only_sqlite_files(url)
+        .map_err(|error| DbErr::Custom(format!("cannot restrict the database file: {error}")))?;
     Database::connect(options).await
 }
 
@@ -191,4 +193,37 @@ pub async fn accepts_writes(db: &DatabaseConnection) -> Result<(), DbErr> {
         )
         .to_owned();
     db.execute(&probe).await.map(|_| ())
+}
+
+/// A SQLite database holds every code and buyer: its files are the owner's only, like the
+/// credentials file. The file is created 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the mode of the database file), and files that exist are narrowed to 0600.
+fn owner_only_sqlite_files(url: &str) -> std::io::Result<()> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = std::path::Path::new(path);
+        if query.split('&').any(|pair| pair == "mode=rwc") && !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }

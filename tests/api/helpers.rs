@@ -83,12 +83,9 @@ async fn start_server(
         .copied()
         .expect("tcp address");
     tokio::spawn(
-        Server::new_with_acceptor(nexkey::deadline::RequestDeadline::new(
-            acceptor,
-            idle_timeout,
-        ))
-        .idle_timeout(idle_timeout)
-        .run(route(app)),
+        Server::new_with_acceptor(nexkey::app::guard_connections(acceptor, &settings))
+            .idle_timeout(idle_timeout)
+            .run(route(app)),
     );
     TestApp {
         backend,

@@ -147,3 +147,32 @@ fn is_grouped_code(code: &str) -> bool {
                     .all(|c| "23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(c))
         })
 }
+
+/// Members nexkey does not use never fail a call, whatever their JSON type (templates change).
+#[tokio::test]
+async fn unused_members_of_any_type_are_accepted() {
+    for app in backends().await {
+        for (n, odd) in [
+            serde_json::json!("a string"),
+            serde_json::json!(42),
+            serde_json::json!([1, "two"]),
+            serde_json::json!({"nested": true}),
+            serde_json::json!(null),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut body = current_new(&format!("F-UNUSED-{n}"), "ORD-1", "ACME-PRO");
+            body["checkout"]["price"] = odd.clone();
+            body["checkout"]["lineItemId"] = odd.clone();
+            body["user"]["country"] = odd.clone();
+            body["user"]["zipCode"] = odd.clone();
+            body["product"]["price"] = odd.clone();
+            body["product"]["variables"] = odd.clone();
+            body["product"]["priceFunctionParameters"] = odd.clone();
+            let (status, answer) = json(app.call("new", &body).await).await;
+            assert_eq!(status, 200, "{}: {odd}: {answer}", app.backend);
+            assert_eq!(codes(&answer).len(), 1);
+        }
+    }
+}
