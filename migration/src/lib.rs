@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_core;
 mod m20261123_000002_key_pool;
 mod m20261123_000003_license_parent_index;
+mod m20261123_000015_activation;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_key_pool::Migration),
             Box::new(m20261123_000003_license_parent_index::Migration),
+            Box::new(m20261123_000015_activation::Migration),
         ]
     }
 }

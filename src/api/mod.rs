@@ -1,10 +1,12 @@
 //! The HTTP surface: one poem-openapi struct per audience, one error body everywhere.
 
+pub mod activation;
 pub mod admin;
 mod admin_auth;
 pub mod lkey_page;
 pub mod ops;
 mod purchase;
+mod rate_limit;
 mod stored_json;
 pub mod webhook;
 
@@ -22,6 +24,9 @@ pub enum ApiTags {
     Fulfillment,
     /// What support uses: key lookup, searches, manual actions (admin API keys).
     Support,
+    /// What the publisher's software calls: activate, validate, deactivate a machine (the
+    /// license key is the credential).
+    Activation,
 }
 
 /// Every error answer: `{"error":{"code":"…","message":"…"}}`.

@@ -38,6 +38,10 @@ pub struct Policy {
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
     pub generator: Arc<dyn KeyGenerator>,
+    /// Machines one license may be activated on; None: unlimited.
+    pub max_activations: Option<u32>,
+    /// A trial product (the activation API tells the software).
+    pub trial: bool,
     /// What support sees of the product (the lkey purchase shape); unset for the defaults.
     pub item_id: Option<i64>,
     pub image: Option<String>,
@@ -60,6 +64,8 @@ impl Catalog {
             upgrade,
             reactivate,
             ref generator,
+            max_activations,
+            trial,
         } = settings.defaults;
         let defaults = Policy {
             name: None,
@@ -69,6 +75,8 @@ impl Catalog {
             upgrade,
             reactivate,
             generator: generator.build(),
+            max_activations,
+            trial,
             item_id: None,
             image: None,
             renewal_price: None,
@@ -89,6 +97,8 @@ impl Catalog {
                         Some(generator) => generator.build(),
                         None => defaults.generator.clone(),
                     },
+                    max_activations: product.max_activations.or(max_activations),
+                    trial: product.trial.unwrap_or(trial),
                     item_id: product.item_id,
                     image: product.image.clone(),
                     renewal_price: product.renewal_price.clone(),

@@ -1,10 +1,12 @@
 //! Queries over SeaORM. Every function takes `&impl ConnectionTrait`, so it runs inside the
 //! caller's transaction as readily as on the pool.
 
+pub mod activations;
 pub mod customers;
 pub mod db;
 pub mod fulfillments;
 pub mod licenses;
+pub mod outbox;
 pub mod pool;
 
 pub use db::{connect, migrate};
