@@ -24,8 +24,7 @@ pub enum ApiTags {
     Fulfillment,
     /// What support uses: key lookup, searches, manual actions (admin API keys).
     Support,
-    /// What the publisher's software calls: activate, validate, deactivate a machine (the
-    /// license key is the credential).
+    /// What the publisher's software calls: activate, validate, deactivate a machine.
     Activation,
 }
 
