@@ -289,6 +289,9 @@ pub struct ProductDto {
     /// keep | reissue
     pub reactivate: String,
     pub generator: String,
+    /// Machines one license may be activated on; null: unlimited.
+    pub max_activations: Option<u32>,
+    pub trial: bool,
     /// For a `pool` product, its codes by status; null otherwise.
     pub stock: Option<StockDto>,
 }
@@ -706,6 +709,8 @@ impl AdminApi {
                         upgrade: format!("{:?}", policy.upgrade).to_lowercase(),
                         reactivate: format!("{:?}", policy.reactivate).to_lowercase(),
                         generator,
+                        max_activations: policy.max_activations,
+                        trial: policy.trial,
                         stock,
                     });
                 }

@@ -408,6 +408,19 @@ async fn support_sees_the_activations_and_may_remove_one() {
             "{page}"
         );
 
+        let lookup = crate::cli::nexkey(
+            &["lookup", &key],
+            &[("NEXKEY_DATABASE_URL", &app.database_url)],
+        );
+        let printed = String::from_utf8(lookup.stdout).unwrap();
+        let machines_printed = printed.split_once("activations (2)\n").expect(&printed).1;
+        assert!(
+            machines_printed.contains(&format!("#{id}  "))
+                && machines_printed.contains("machine-A  laptop")
+                && machines_printed.contains("machine-B  laptop"),
+            "{backend}: {printed}"
+        );
+
         let remove = |id: i64| {
             app.http
                 .delete(app.url(&format!("/admin/licenses/{key}/activations/{id}")))
