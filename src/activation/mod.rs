@@ -4,6 +4,7 @@
 
 mod rules;
 mod service;
+pub mod token;
 
 pub use rules::{Code, Fingerprint, Refusal, code_of, may_activate, parse_name, validity};
 pub use service::{Activated, ActivationError, Activations, LicenseFacts, Validation};

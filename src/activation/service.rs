@@ -8,6 +8,7 @@ use entity::activation;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use super::rules::{self, Code, Fingerprint, Refusal};
+use super::token;
 use crate::admin::{self, Purchase};
 use crate::dmp::{self, Meta};
 use crate::error::Error;
@@ -74,6 +75,8 @@ pub struct Activated {
 #[derive(Debug, Clone)]
 pub struct Validation {
     pub code: Code,
+    /// The signed offline token, for products whose generator signs.
+    pub token: Option<String>,
     pub license: LicenseFacts,
     /// The machine's activation, when a fingerprint was given and it is activated.
     pub activation: Option<activation::Model>,
@@ -168,8 +171,24 @@ impl Activations {
         };
         let machine = fingerprint.as_ref().map(|_| activation.is_some());
         let count = activations::count(db, purchase.license.id).await?;
+        let code = rules::validity(purchase.status, machine);
+        let license = &purchase.license;
+        let policy = self
+            .service
+            .catalog()
+            .policy_or_defaults(&license.publisher_product_id);
+        let claims = token::TokenClaims {
+            license_key: &license.activation_code,
+            fingerprint: fingerprint.as_ref().map(Fingerprint::as_str),
+            product: &license.publisher_product_id,
+            code,
+            expires: license.end_date,
+            issued_at: Utc::now(),
+        };
+        let token = token::token(&claims, |message| policy.generator.sign(message));
         Ok(Validation {
-            code: rules::validity(purchase.status, machine),
+            code,
+            token,
             license: self.facts(&purchase, count),
             activation,
         })

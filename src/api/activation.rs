@@ -243,6 +243,9 @@ pub struct ValidationAnswer {
     pub license: ActivationLicense,
     /// The machine's activation, when a fingerprint was given and it is activated.
     pub activation: Option<ActivationDto>,
+    /// For a product with a `signed` generator: this verdict signed with the product's key, to
+    /// be checked offline with its public key (see the README); null otherwise.
+    pub token: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -498,6 +501,7 @@ impl ActivationApi {
                 activation: validation
                     .activation
                     .map(|activation| ActivationDto::new(activation, &key)),
+                token: validation.token,
             })))
         }
         .await;

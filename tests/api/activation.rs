@@ -448,3 +448,103 @@ async fn support_sees_the_activations_and_may_remove_one() {
         assert_eq!(unauthorized.status(), 401);
     }
 }
+
+#[tokio::test]
+async fn a_signed_product_validates_with_a_token_checked_offline() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    use nexkey::keygen::{GeneratorSettings, KeyPair, SignedSettings};
+
+    let pair = KeyPair::generate();
+    let public_key = pair.public_key.clone();
+    let generator = GeneratorSettings::Signed(SignedSettings {
+        private_key: pair.private_key,
+        encoding: Default::default(),
+        prefix: String::new(),
+        file_name: None,
+    });
+    let configure = move |settings: &mut Settings| {
+        settings.products.insert(
+            "SG-PRO".into(),
+            ProductOverride {
+                generator: Some(generator.clone()),
+                ..ProductOverride::default()
+            },
+        );
+    };
+    let verifying = VerifyingKey::from_bytes(
+        &URL_SAFE_NO_PAD
+            .decode(&public_key)
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    // What the software does offline: check the signature, then read the claims.
+    let check = |token: &str| -> Value {
+        let (claims, signature) = token.split_once('.').expect("two parts");
+        let signature = Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+        verifying
+            .verify(format!("nexkey-validation.{claims}").as_bytes(), &signature)
+            .expect("a genuine token");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap()
+    };
+    for app in backends_with(configure).await {
+        let backend = app.backend;
+        let key = app.license("NXF-ACT-8", "SG-PRO").await;
+        app.activation("activate", &activate(&key, "machine-A"))
+            .await;
+        let (status, body) = app
+            .activation(
+                "validate",
+                &json!({"licenseKey": key, "fingerprint": "machine-A"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{backend}: {body}");
+        let token = body["token"].as_str().expect("a token");
+        let claims = check(token);
+        let issued = claims["issuedAt"].as_i64().unwrap();
+        assert_eq!(
+            claims,
+            json!({"licenseKey": key, "fingerprint": "machine-A", "product": "SG-PRO",
+                   "valid": true, "code": "VALID", "expires": null, "issuedAt": issued}),
+            "{backend}"
+        );
+        let (_, other) = app
+            .activation(
+                "validate",
+                &json!({"licenseKey": key, "fingerprint": "machine-B"}),
+            )
+            .await;
+        let claims = check(other["token"].as_str().unwrap());
+        assert_eq!(
+            (claims["valid"].clone(), claims["code"].clone()),
+            (json!(false), json!("NOT_ACTIVATED"))
+        );
+
+        // A tampered token does not verify.
+        let (first, signature) = token.split_once('.').unwrap();
+        let forged_claims = URL_SAFE_NO_PAD.encode(
+            String::from_utf8(URL_SAFE_NO_PAD.decode(first).unwrap())
+                .unwrap()
+                .replace("machine-A", "machine-B"),
+        );
+        let signature = Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+        assert!(
+            verifying
+                .verify(
+                    format!("nexkey-validation.{forged_claims}").as_bytes(),
+                    &signature
+                )
+                .is_err()
+        );
+
+        // A product whose generator holds no key: no token.
+        let plain = app.license("NXF-ACT-9", "ACME-PRO").await;
+        let (_, body) = app
+            .activation("validate", &json!({"licenseKey": plain}))
+            .await;
+        assert!(body["token"].is_null(), "{backend}: {body}");
+    }
+}
