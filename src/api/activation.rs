@@ -310,7 +310,7 @@ impl From<Failure> for ActivateResponse {
 pub enum ValidateResponse {
     /// The verdict, whatever it is.
     #[oai(status = 200)]
-    Ok(Json<ValidationAnswer>),
+    Ok(Json<Box<ValidationAnswer>>),
     /// INVALID_REQUEST.
     #[oai(status = 400)]
     BadRequest(Json<ActivationErrorBody>),
@@ -494,7 +494,7 @@ impl ActivationApi {
                 .validate(&body.license_key, body.fingerprint.as_deref())
                 .await?;
             let key = validation.license.license_key.clone();
-            Ok::<_, Failure>(ValidateResponse::Ok(Json(ValidationAnswer {
+            Ok::<_, Failure>(ValidateResponse::Ok(Json(Box::new(ValidationAnswer {
                 valid: validation.code == Code::Valid,
                 code: validation.code,
                 license: validation.license.into(),
@@ -502,7 +502,7 @@ impl ActivationApi {
                     .activation
                     .map(|activation| ActivationDto::new(activation, &key)),
                 token: validation.token,
-            })))
+            }))))
         }
         .await;
         answer.unwrap_or_else(|failure| {
