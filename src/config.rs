@@ -248,8 +248,6 @@ pub struct ProductSettings {
     pub generator: GeneratorSettings,
     /// Machines one license may be activated on; unlimited when unset.
     pub max_activations: Option<u32>,
-    /// Whether the product is a trial (told to the software by the activation API).
-    pub trial: bool,
 }
 
 impl Default for ProductSettings {
@@ -262,7 +260,6 @@ impl Default for ProductSettings {
             reactivate: CodeMode::Keep,
             generator: GeneratorSettings::default(),
             max_activations: None,
-            trial: false,
         }
     }
 }
@@ -287,7 +284,6 @@ pub struct ProductOverride {
     pub reactivate: Option<CodeMode>,
     pub generator: Option<GeneratorSettings>,
     pub max_activations: Option<u32>,
-    pub trial: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

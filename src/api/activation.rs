@@ -176,7 +176,7 @@ pub struct ActivationLicense {
     pub product_name: Option<String>,
     /// The last day the license is valid (ISO 8601); null for a perpetual license.
     pub expires: Option<chrono::NaiveDate>,
-    /// Whether the product is a trial.
+    /// Whether the license is a free trial's.
     pub trial: bool,
     /// Machines the license may be activated on; null: unlimited.
     pub max_activations: Option<u32>,

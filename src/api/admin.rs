@@ -291,7 +291,6 @@ pub struct ProductDto {
     pub generator: String,
     /// Machines one license may be activated on; null: unlimited.
     pub max_activations: Option<u32>,
-    pub trial: bool,
     /// For a `pool` product, its codes by status; null otherwise.
     pub stock: Option<StockDto>,
 }
@@ -710,7 +709,6 @@ impl AdminApi {
                         reactivate: format!("{:?}", policy.reactivate).to_lowercase(),
                         generator,
                         max_activations: policy.max_activations,
-                        trial: policy.trial,
                         stock,
                     });
                 }

@@ -40,8 +40,6 @@ pub struct Policy {
     pub generator: Arc<dyn KeyGenerator>,
     /// Machines one license may be activated on; None: unlimited.
     pub max_activations: Option<u32>,
-    /// A trial product (the activation API tells the software).
-    pub trial: bool,
     /// What support sees of the product (the lkey purchase shape); unset for the defaults.
     pub item_id: Option<i64>,
     pub image: Option<String>,
@@ -65,7 +63,6 @@ impl Catalog {
             reactivate,
             ref generator,
             max_activations,
-            trial,
         } = settings.defaults;
         let defaults = Policy {
             name: None,
@@ -76,7 +73,6 @@ impl Catalog {
             reactivate,
             generator: generator.build(),
             max_activations,
-            trial,
             item_id: None,
             image: None,
             renewal_price: None,
@@ -98,7 +94,6 @@ impl Catalog {
                         None => defaults.generator.clone(),
                     },
                     max_activations: product.max_activations.or(max_activations),
-                    trial: product.trial.unwrap_or(trial),
                     item_id: product.item_id,
                     image: product.image.clone(),
                     renewal_price: product.renewal_price.clone(),

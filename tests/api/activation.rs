@@ -10,14 +10,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_KEY, TestApp, backends_with, codes, json, legacy_new, with_admin_key};
 
-/// ACME-PRO allows two machines and is a trial; other products are unlimited.
+/// ACME-PRO allows two machines; other products are unlimited.
 fn two_seats(settings: &mut Settings) {
     settings.products.insert(
         "ACME-PRO".into(),
         ProductOverride {
             name: Some("Acme Pro".into()),
             max_activations: Some(2),
-            trial: Some(true),
             ..ProductOverride::default()
         },
     );
@@ -92,7 +91,7 @@ async fn a_machine_is_activated_once_and_seats_are_counted() {
         let license = &first["license"];
         assert_eq!(license["status"], "active");
         assert_eq!(license["product"], "ACME-PRO");
-        assert_eq!(license["trial"], true);
+        assert_eq!(license["trial"], false);
         assert_eq!(license["maxActivations"], 2);
         assert_eq!(license["activations"], 1);
         assert!(license["expires"].is_null(), "perpetual: {license}");
