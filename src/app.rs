@@ -234,6 +234,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if sender.is_none() {
         tracing::info!("reporting to Nexway's DMP is off (NEXKEY_DMP_URL unset)");
     }
+    let stopping = Arc::new(stopping);
+    let signalled = stopping.clone();
     let grace = std::time::Duration::from_secs(settings.shutdown_timeout_secs);
     tracing::info!(bind = %settings.bind, "nexkey listening");
     let served =
@@ -244,12 +246,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 route(app),
                 async move {
                     shutdown_signal().await;
-                    stopping.send_replace(true);
+                    signalled.send_replace(true);
                 },
                 Some(grace),
             )
             .await
             .context("server error");
+    // Also when the server stopped on an error rather than a signal.
+    stopping.send_replace(true);
     if let Some(sender) = sender {
         // It settles the attempt in flight, then stops; an attempt cut off here is claimed
         // again when its lease runs out.
