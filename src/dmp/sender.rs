@@ -144,11 +144,7 @@ impl Sender {
         for event in claimed {
             if *shutdown.borrow() {
                 // Not attempted: back in line at once for the next start (or another process).
-                let settlement = Settlement::RetryAt {
-                    at: Utc::now(),
-                    reason: "not attempted: nexkey was stopping".into(),
-                };
-                outbox::settle(&self.db, event.id, &token, &settlement, Utc::now()).await?;
+                outbox::release(&self.db, event.id, &token, Utc::now()).await?;
                 continue;
             }
             let delivery = self.attempt(&event.payload).await;

@@ -161,6 +161,28 @@ pub async fn settle(
     Ok(result.rows_affected == 1)
 }
 
+/// Gives back a claimed event that was not attempted (the sender is stopping): due now, its
+/// attempt uncounted, its last error kept.
+pub async fn release(
+    db: &impl ConnectionTrait,
+    id: i64,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::Claim, Expr::value(Option::<String>::None))
+        .col_expr(Column::NextAttemptAt, Expr::value(now))
+        .col_expr(
+            Column::Attempts,
+            sea_orm::sea_query::ExprTrait::sub(Expr::col(Column::Attempts), 1),
+        )
+        .filter(Column::Id.eq(id))
+        .filter(Column::Claim.eq(token))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// One page of events, newest first, optionally in one state, and the number of all that match.
 pub async fn list(
     db: &impl ConnectionTrait,

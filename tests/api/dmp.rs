@@ -450,3 +450,58 @@ async fn a_restarted_nexkey_delivers_the_events_left_pending() {
         key.as_str()
     );
 }
+
+#[tokio::test]
+async fn a_claim_holds_the_event_until_settled_released_or_its_lease_ends() {
+    use nexkey::store::outbox;
+    let dmp = FakeDmp::start(&[], 204).await;
+    for app in backends_with(reporting_to(dmp.url())).await {
+        let backend = app.backend;
+        activated(&app, "NXF-DMP-6").await;
+        let now = chrono::Utc::now();
+        let hour = now + chrono::Duration::hours(1);
+        let first = outbox::claim_due(&app.db, now, hour, "first", 10)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1, "{backend}");
+        assert_eq!(first[0].attempts, 1);
+        let id = first[0].id;
+        // Held: nobody else gets it, nobody else settles it.
+        assert!(
+            outbox::claim_due(&app.db, now, hour, "second", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let delivered = outbox::Settlement::Delivered { note: None };
+        assert!(
+            !outbox::settle(&app.db, id, "second", &delivered, now)
+                .await
+                .unwrap()
+        );
+        assert!(!outbox::release(&app.db, id, "second", now).await.unwrap());
+        // Given back unattempted: due at once, the attempt uncounted.
+        assert!(outbox::release(&app.db, id, "first", now).await.unwrap());
+        let again = outbox::claim_due(&app.db, now, now, "second", 10)
+            .await
+            .unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 1), "{backend}");
+        // A lease that ended (a sender that died): another sender takes the event over.
+        let later = now + chrono::Duration::seconds(1);
+        let taken = outbox::claim_due(&app.db, later, hour, "third", 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1, "{backend}");
+        assert!(
+            !outbox::settle(&app.db, id, "second", &delivered, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            outbox::settle(&app.db, id, "third", &delivered, now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(events(&app.db).await[0].state, "delivered");
+    }
+}
