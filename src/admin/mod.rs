@@ -268,6 +268,14 @@ pub async fn events(
     Ok(outbox::list(db, state, page, per_page).await?)
 }
 
+/// The DMP events about one license, oldest first.
+pub async fn license_dmp_events(
+    db: &impl ConnectionTrait,
+    license_id: i64,
+) -> Result<Vec<entity::outbox_event::Model>> {
+    Ok(outbox::of_license(db, license_id).await?)
+}
+
 /// What support's retry of a DMP event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {

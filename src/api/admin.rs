@@ -202,6 +202,9 @@ pub struct LicenseDetail {
     pub events: Vec<EventDto>,
     /// The machines the license is activated on, first activated first.
     pub activations: Vec<ActivationDto>,
+    /// What was reported about it to Nexway's DMP, oldest first.
+    #[oai(rename = "dmpEvents")]
+    pub dmp_events: Vec<DmpEventDto>,
 }
 
 /// An event for Nexway's DMP, as the outbox holds it.
@@ -391,10 +394,16 @@ impl AdminApi {
             .into_iter()
             .map(|activation| ActivationDto::new(activation, &purchase.license.activation_code))
             .collect();
+        let dmp_events = admin::license_dmp_events(db, purchase.license.id)
+            .await?
+            .into_iter()
+            .map(DmpEventDto::from)
+            .collect();
         Ok(LicenseDetail {
             purchase: self.dto(&purchase),
             events,
             activations,
+            dmp_events,
         })
     }
 

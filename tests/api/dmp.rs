@@ -274,6 +274,16 @@ async fn a_duplicate_is_delivered_and_a_refusal_parked_until_support_retries() {
         assert_eq!(failed["id"], settled[1].id);
         assert_eq!(failed["state"], "failed");
         assert_eq!(failed["payload"]["action"], "register licences");
+        // Support also sees it on the license.
+        let key = failed["payload"]["registrations"][0]["licenceNumber"]
+            .as_str()
+            .unwrap();
+        let (_, detail) = json(app.admin_get(&format!("/admin/licenses/{key}")).await).await;
+        assert_eq!(
+            detail["dmpEvents"][0]["id"], settled[1].id,
+            "{backend}: {detail}"
+        );
+        assert_eq!(detail["dmpEvents"][0]["state"], "failed");
         let (_, all) = json(app.admin_get("/admin/events").await).await;
         assert_eq!(all["totalResults"], 2);
         let (status, _) = json(app.admin_get("/admin/events?state=lost").await).await;
