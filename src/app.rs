@@ -227,43 +227,39 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             "no admin API keys configured (NEXKEY_ADMIN_KEYS): the support side answers 401 to every call"
         );
     }
-    // One signal stops both the server and the DMP sender.
+    // One signal stops both the server and the DMP sender (on an error, the process ends).
     let (stopping, stop) = tokio::sync::watch::channel(false);
     let sender = crate::dmp::spawn(&settings.dmp, db.clone(), stop)
         .context("cannot start the DMP sender")?;
     if sender.is_none() {
         tracing::info!("reporting to Nexway's DMP is off (NEXKEY_DMP_URL unset)");
     }
-    let stopping = Arc::new(stopping);
-    let signalled = stopping.clone();
-    let grace = std::time::Duration::from_secs(settings.shutdown_timeout_secs);
     tracing::info!(bind = %settings.bind, "nexkey listening");
-    let served =
-        Server::new_with_acceptor(RequestDeadline::new(acceptor, settings.request_timeout()))
-            // A keep-alive connection silent for this long is closed.
-            .idle_timeout(settings.request_timeout())
-            .run_with_graceful_shutdown(
-                route(app),
-                async move {
-                    shutdown_signal().await;
-                    signalled.send_replace(true);
-                },
-                Some(grace),
-            )
-            .await
-            .context("server error");
-    // Also when the server stopped on an error rather than a signal.
-    stopping.send_replace(true);
+    Server::new_with_acceptor(RequestDeadline::new(acceptor, settings.request_timeout()))
+        // A keep-alive connection silent for this long is closed.
+        .idle_timeout(settings.request_timeout())
+        .run_with_graceful_shutdown(
+            route(app),
+            async move {
+                shutdown_signal().await;
+                stopping.send_replace(true);
+            },
+            Some(std::time::Duration::from_secs(
+                settings.shutdown_timeout_secs,
+            )),
+        )
+        .await
+        .context("server error")?;
     if let Some(sender) = sender {
         // It settles the attempt in flight, then stops; an attempt cut off here is claimed
         // again when its lease runs out.
+        let grace = std::time::Duration::from_secs(settings.shutdown_timeout_secs);
         let abort = sender.abort_handle();
         if tokio::time::timeout(grace, sender).await.is_err() {
             abort.abort();
             tracing::warn!("the DMP sender did not stop in time: its attempt will be retried");
         }
     }
-    served?;
     db.close().await.context("cannot close the database")?;
     tracing::info!("nexkey stopped");
     Ok(())
