@@ -11,6 +11,8 @@ use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 
+use crate::activation::Activations;
+use crate::api::activation::ActivationApi;
 use crate::api::admin::AdminApi;
 use crate::api::lkey_page::{self, LkeyPage};
 use crate::api::ops::OpsApi;
@@ -34,6 +36,9 @@ pub struct App {
     pub request_timeout: std::time::Duration,
     /// Whose `X-Forwarded-For` names the client (`crate::api::client_address`).
     pub trusted_proxies: Arc<crate::api::TrustedProxies>,
+    pub activations: Arc<Activations>,
+    /// Activation calls one client address may make per minute.
+    pub activation_rate_limit: u32,
 }
 
 impl App {
@@ -43,9 +48,17 @@ impl App {
         credentials: NexwayCredentials,
     ) -> Self {
         crate::metrics::label_products(settings.products.keys().map(String::as_str));
+        let service = Arc::new(Service::new(db, settings.catalog()));
+        // Events are recorded only while reporting is configured.
+        let dmp = settings.dmp.enabled().then(|| crate::dmp::Meta {
+            salesunit_id: settings.dmp.salesunit_id.clone(),
+            platform_id: settings.dmp.platform_id.clone(),
+        });
         App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
-            service: Arc::new(Service::new(db, settings.catalog())),
+            activations: Arc::new(Activations::new(service.clone(), dmp)),
+            activation_rate_limit: settings.activation.rate_limit_per_minute,
+            service,
             gate: NexwayGate::new(&settings.nexway, credentials),
             admin_gate: Arc::new(AdminGate::new(&settings.admin)),
             purchase_url: settings.admin.purchase_url.clone(),
@@ -57,15 +70,16 @@ impl App {
 }
 
 /// The OpenAPI service: every documented operation.
-pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi), ()> {
+pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi, ActivationApi), ()> {
     let admin = AdminApi::new(
         app.service.clone(),
         app.admin_gate.clone(),
         app.purchase_url.clone(),
     );
     let ops = OpsApi::new(app.service.db().clone());
+    let activation = ActivationApi::new(app.activations.clone(), app.activation_rate_limit);
     OpenApiService::new(
-        (WebhookApi::new(app.service.clone()), admin, ops),
+        (WebhookApi::new(app.service.clone()), admin, ops, activation),
         "nexkey",
         env!("CARGO_PKG_VERSION"),
     )
@@ -263,19 +277,39 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     for warning in settings.warnings() {
         tracing::warn!("{warning}");
     }
+    // One signal stops both the server and the DMP sender (on an error, the process ends).
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let sender = crate::dmp::spawn(&settings.dmp, db.clone(), stop)
+        .context("cannot start the DMP sender")?;
+    if sender.is_none() {
+        tracing::info!("reporting to Nexway's DMP is off (NEXKEY_DMP_URL unset)");
+    }
     tracing::info!(bind = %settings.bind, "nexkey listening");
     Server::new_with_acceptor(guard_connections(acceptor, &settings))
         // A keep-alive connection silent for this long is closed.
         .idle_timeout(settings.request_timeout())
         .run_with_graceful_shutdown(
             route(app),
-            shutdown_signal(),
+            async move {
+                shutdown_signal().await;
+                stopping.send_replace(true);
+            },
             Some(std::time::Duration::from_secs(
                 settings.shutdown_timeout_secs,
             )),
         )
         .await
         .context("server error")?;
+    if let Some(sender) = sender {
+        // It settles the attempt in flight, then stops; an attempt cut off here is claimed
+        // again when its lease runs out.
+        let grace = std::time::Duration::from_secs(settings.shutdown_timeout_secs);
+        let abort = sender.abort_handle();
+        if tokio::time::timeout(grace, sender).await.is_err() {
+            abort.abort();
+            tracing::warn!("the DMP sender did not stop in time: its attempt will be retried");
+        }
+    }
     db.close().await.context("cannot close the database")?;
     tracing::info!("nexkey stopped");
     Ok(())

@@ -43,6 +43,8 @@ pub struct Settings {
     pub metrics_token: Option<SecretString>,
     /// Connections and the proxies in front (`[server]`).
     pub server: ServerSettings,
+    pub activation: ActivationSettings,
+    pub dmp: DmpSettings,
 }
 
 /// The listening side: how many connections at once, and whom to believe about client addresses.
@@ -94,7 +96,69 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             metrics_token: None,
             server: ServerSettings::default(),
+            activation: ActivationSettings::default(),
+            dmp: DmpSettings::default(),
         }
+    }
+}
+
+/// The activation API the publisher's software calls (`/activation/…`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivationSettings {
+    /// Calls one client address may make per minute before it is answered 429: the license key
+    /// is the only credential, so guessing must be slow.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for ActivationSettings {
+    fn default() -> Self {
+        ActivationSettings {
+            rate_limit_per_minute: 60,
+        }
+    }
+}
+
+/// Reporting to Nexway's DMP (`POST …/event`); off while `url` is unset.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DmpSettings {
+    /// The event endpoint, e.g. `https://api.nexway.store/event`.
+    pub url: Option<String>,
+    /// HTTP Basic credentials Nexway gave the publisher.
+    pub user: Option<String>,
+    pub password: Option<SecretString>,
+    /// `_meta.nexwaySalesunitID` of every event, when Nexway gave one.
+    pub salesunit_id: Option<String>,
+    /// `_meta.platformID` of every event, when Nexway gave one.
+    pub platform_id: Option<String>,
+    /// Seconds before the first retry of an event that could not be delivered; each retry
+    /// waits twice as long, up to `max_retry_secs`, with jitter.
+    pub retry_secs: u64,
+    pub max_retry_secs: u64,
+    /// Seconds one delivery attempt may take (connect, send, answer).
+    pub timeout_secs: u64,
+}
+
+impl Default for DmpSettings {
+    fn default() -> Self {
+        DmpSettings {
+            url: None,
+            user: None,
+            password: None,
+            salesunit_id: None,
+            platform_id: None,
+            retry_secs: 30,
+            max_retry_secs: 3600,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl DmpSettings {
+    /// Whether events are recorded and sent.
+    pub fn enabled(&self) -> bool {
+        self.url.is_some()
     }
 }
 
@@ -200,6 +264,8 @@ pub struct ProductSettings {
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
     pub generator: GeneratorSettings,
+    /// Machines one license may be activated on; unlimited when unset.
+    pub max_activations: Option<u32>,
 }
 
 impl Default for ProductSettings {
@@ -212,6 +278,7 @@ impl Default for ProductSettings {
             upgrade: CodeMode::Keep,
             reactivate: CodeMode::Keep,
             generator: GeneratorSettings::default(),
+            max_activations: None,
         }
     }
 }
@@ -236,6 +303,7 @@ pub struct ProductOverride {
     pub upgrade: Option<CodeMode>,
     pub reactivate: Option<CodeMode>,
     pub generator: Option<GeneratorSettings>,
+    pub max_activations: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +336,7 @@ impl Settings {
             upgrade,
             reactivate,
             ref generator,
+            max_activations,
         } = settings.defaults;
         let defaults = Policy {
             name: None,
@@ -278,6 +347,7 @@ impl Settings {
             upgrade,
             reactivate,
             generator: generator.build(),
+            max_activations,
             item_id: None,
             image: None,
             renewal_price: None,
@@ -299,6 +369,7 @@ impl Settings {
                         Some(generator) => generator.build(),
                         None => defaults.generator.clone(),
                     },
+                    max_activations: product.max_activations.or(max_activations),
                     item_id: product.item_id,
                     image: product.image.clone(),
                     renewal_price: product.renewal_price.clone(),
@@ -408,9 +479,71 @@ impl Settings {
         if let Some(value) = env("NEXKEY_MAX_CONNECTIONS") {
             self.server.max_connections = parse_env("NEXKEY_MAX_CONNECTIONS", &value)?;
         }
+        self.apply_dmp_env(&env)?;
+        if let Some(value) = env("NEXKEY_ACTIVATION_RATE_LIMIT") {
+            self.activation.rate_limit_per_minute =
+                parse_env("NEXKEY_ACTIVATION_RATE_LIMIT", &value)?;
+        }
         // Empty means unset, so a compose file can pass `${NEXKEY_METRICS_TOKEN:-}` through.
         if let Some(value) = env("NEXKEY_METRICS_TOKEN").filter(|value| !value.is_empty()) {
             self.metrics_token = Some(value.into());
+        }
+        Ok(())
+    }
+
+    /// `NEXKEY_DMP_*`: reporting to Nexway's DMP. Empty values mean unset.
+    fn apply_dmp_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let text = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let dmp = &mut self.dmp;
+        if let Some(value) = text("NEXKEY_DMP_URL") {
+            dmp.url = Some(value.trim().to_owned());
+        }
+        if let Some(value) = text("NEXKEY_DMP_USER") {
+            dmp.user = Some(value);
+        }
+        if let Some(value) = text("NEXKEY_DMP_PASSWORD") {
+            dmp.password = Some(value.into());
+        }
+        if let Some(value) = text("NEXKEY_DMP_SALESUNIT_ID") {
+            dmp.salesunit_id = Some(value.trim().to_owned());
+        }
+        if let Some(value) = text("NEXKEY_DMP_PLATFORM_ID") {
+            dmp.platform_id = Some(value.trim().to_owned());
+        }
+        if let Some(value) = text("NEXKEY_DMP_RETRY_SECS") {
+            dmp.retry_secs = parse_env("NEXKEY_DMP_RETRY_SECS", &value)?;
+        }
+        if let Some(value) = text("NEXKEY_DMP_MAX_RETRY_SECS") {
+            dmp.max_retry_secs = parse_env("NEXKEY_DMP_MAX_RETRY_SECS", &value)?;
+        }
+        if let Some(value) = text("NEXKEY_DMP_TIMEOUT_SECS") {
+            dmp.timeout_secs = parse_env("NEXKEY_DMP_TIMEOUT_SECS", &value)?;
+        }
+        Ok(())
+    }
+
+    /// Reporting is either off or complete: a URL nexkey can call, with its credentials.
+    fn validate_dmp(&self) -> Result<(), ConfigError> {
+        let dmp = &self.dmp;
+        let invalid = |reason: &str| Err(ConfigError::Invalid(reason.into()));
+        let Some(url) = &dmp.url else {
+            return Ok(());
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || reqwest::Url::parse(url).is_err()
+        {
+            return invalid("dmp.url must be an http(s) URL");
+        }
+        if dmp.user.as_deref().is_none_or(str::is_empty) || dmp.password.is_none() {
+            return invalid(
+                "dmp.url needs dmp.user and dmp.password (NEXKEY_DMP_USER, NEXKEY_DMP_PASSWORD)",
+            );
+        }
+        if dmp.retry_secs == 0 || dmp.max_retry_secs < dmp.retry_secs {
+            return invalid("dmp.retry_secs must be at least 1 and at most dmp.max_retry_secs");
+        }
+        if dmp.timeout_secs == 0 {
+            return invalid("dmp.timeout_secs must be at least 1");
         }
         Ok(())
     }
@@ -503,6 +636,12 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_signature()?;
         self.validate_addresses()?;
+        self.validate_dmp()?;
+        if self.activation.rate_limit_per_minute == 0 {
+            return Err(ConfigError::Invalid(
+                "activation.rate_limit_per_minute must be at least 1".into(),
+            ));
+        }
         if self.body_limit < 1024 {
             return Err(ConfigError::Invalid(
                 "body_limit must be at least 1024 bytes".into(),
@@ -879,6 +1018,44 @@ mod tests {
             ("NEXKEY_METRICS_TOKEN", "short"),
         ]);
         assert!(err.unwrap_err().to_string().contains("metrics_token"));
+    }
+
+    #[test]
+    fn dmp_reporting_is_off_by_default_and_complete_when_on() {
+        let defaults = load(&[("NEXKEY_CONFIG", "/dev/null")]).unwrap();
+        assert!(!defaults.dmp.enabled());
+        assert_eq!(defaults.dmp.retry_secs, 30);
+        let on = load(&[
+            ("NEXKEY_CONFIG", "/dev/null"),
+            ("NEXKEY_DMP_URL", "https://api.nexway.store/event"),
+            ("NEXKEY_DMP_USER", "publisher"),
+            ("NEXKEY_DMP_PASSWORD", "dmp-secret-42"),
+            ("NEXKEY_DMP_SALESUNIT_ID", "123"),
+            ("NEXKEY_DMP_RETRY_SECS", "5"),
+        ])
+        .unwrap();
+        assert!(on.dmp.enabled());
+        assert_eq!(on.dmp.salesunit_id.as_deref(), Some("123"));
+        assert_eq!(on.dmp.retry_secs, 5);
+        assert!(!format!("{on:?}").contains("dmp-secret-42"));
+        let refused = |vars: &[(&str, &str)], expected: &str| {
+            let mut all = vec![("NEXKEY_CONFIG", "/dev/null")];
+            all.extend_from_slice(vars);
+            let err = load(&all).unwrap_err().to_string();
+            assert!(err.contains(expected), "{vars:?}: {err}");
+        };
+        refused(&[("NEXKEY_DMP_URL", "https://dmp/event")], "dmp.user");
+        refused(&[("NEXKEY_DMP_URL", "ftp://dmp/event")], "http(s)");
+        refused(
+            &[
+                ("NEXKEY_DMP_URL", "https://dmp/event"),
+                ("NEXKEY_DMP_USER", "u"),
+                ("NEXKEY_DMP_PASSWORD", "p"),
+                ("NEXKEY_DMP_RETRY_SECS", "0"),
+            ],
+            "retry_secs",
+        );
+        refused(&[("NEXKEY_ACTIVATION_RATE_LIMIT", "0")], "rate_limit");
     }
 
     #[test]

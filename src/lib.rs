@@ -2,12 +2,14 @@
 //!
 //! Dependencies point down: `api` → `fulfillment` → `keygen` / `store` → `entity`.
 
+pub mod activation;
 pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+pub mod dmp;
 pub mod error;
 pub mod fulfillment;
 pub mod keygen;

@@ -26,6 +26,10 @@ pub struct Metrics {
     pub pool_stock: IntGaugeVec,
     /// Log lines that could not be written (a full disk, a reader gone) and were dropped.
     pub log_lines_dropped: IntCounter,
+    /// Events of the DMP outbox by state (pending, delivered, failed), as last counted.
+    pub dmp_events: IntGaugeVec,
+    /// Delivery attempts to the DMP by result (delivered, retried, failed).
+    pub dmp_attempts: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -94,6 +98,19 @@ impl Metrics {
             "Log lines dropped because the log stream could not take them",
         )
         .expect("valid metric");
+        let dmp_events = IntGaugeVec::new(
+            Opts::new("dmp_events", "Events in the DMP outbox, by state"),
+            &["state"],
+        )
+        .expect("valid metric");
+        let dmp_attempts = IntCounterVec::new(
+            Opts::new(
+                "dmp_attempts_total",
+                "Delivery attempts to Nexway's DMP by this process, by result",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -103,6 +120,8 @@ impl Metrics {
             Box::new(database_errors.clone()),
             Box::new(pool_stock.clone()),
             Box::new(log_lines_dropped.clone()),
+            Box::new(dmp_events.clone()),
+            Box::new(dmp_attempts.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
@@ -120,6 +139,8 @@ impl Metrics {
             database_errors,
             pool_stock,
             log_lines_dropped,
+            dmp_events,
+            dmp_attempts,
         }
     }
 
@@ -183,6 +204,31 @@ pub fn database_error(kind: &str) {
 /// One more log line dropped.
 pub fn log_line_dropped() {
     metrics().log_lines_dropped.inc();
+}
+
+/// Lists the DMP metrics at zero, so alerts can be written before the first event.
+pub fn dmp_states_known() {
+    for state in crate::store::outbox::State::ALL {
+        metrics().dmp_events.with_label_values(&[state.as_str()]);
+    }
+    for result in ["delivered", "retried", "failed"] {
+        metrics().dmp_attempts.with_label_values(&[result]);
+    }
+}
+
+/// The outbox's events by state, as just counted.
+pub fn dmp_events(counts: &[(crate::store::outbox::State, u64)]) {
+    for (state, count) in counts {
+        metrics()
+            .dmp_events
+            .with_label_values(&[state.as_str()])
+            .set(i64::try_from(*count).unwrap_or(i64::MAX));
+    }
+}
+
+/// One more delivery attempt with this result.
+pub fn dmp_attempt(result: &str) {
+    metrics().dmp_attempts.with_label_values(&[result]).inc();
 }
 
 #[cfg(test)]

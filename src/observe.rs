@@ -32,6 +32,8 @@ pub fn operation_of(path: &str) -> &'static str {
         "lkey"
     } else if path.starts_with("/admin/") {
         "admin"
+    } else if path.starts_with("/activation/") {
+        "activation"
     } else if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
         "docs"
     } else {
@@ -136,7 +138,10 @@ pub async fn observe<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::R
 }
 
 fn operation_is_fulfillment(operation: &str) -> bool {
-    !matches!(operation, "lkey" | "admin" | "docs" | "unknown")
+    !matches!(
+        operation,
+        "lkey" | "admin" | "activation" | "docs" | "unknown"
+    )
 }
 
 /// Takes the (small, already in memory) answer body to look into it, and puts it back.
@@ -181,6 +186,7 @@ mod tests {
         assert_eq!(operation_of("/licenses/K7QX-SECRET"), "unknown");
         assert_eq!(operation_of("/nexus/lkey/K7QX-1234"), "lkey");
         assert_eq!(operation_of("/admin/licenses"), "admin");
+        assert_eq!(operation_of("/activation/validate"), "activation");
         assert_eq!(operation_of("/docs/index.css"), "docs");
         assert_eq!(operation_of("/whatever"), "unknown");
     }

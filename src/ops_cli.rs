@@ -24,14 +24,16 @@ pub async fn lookup(settings: Settings, key: &str) -> anyhow::Result<()> {
             return Ok(None);
         };
         let history = admin::history(&db, purchase.license.id).await?;
-        Ok::<_, crate::error::Error>(Some((purchase, history)))
+        let machines = admin::activations(&db, purchase.license.id).await?;
+        Ok::<_, crate::error::Error>(Some((purchase, history, machines)))
     }
     .await
     .context("cannot read the license")?;
     db.close().await.ok();
     match found {
-        Some((purchase, history)) => {
+        Some((purchase, history, machines)) => {
             print!("{}", describe(&purchase, &history));
+            print!("{}", describe_activations(&machines));
             Ok(())
         }
         None => bail!("no license with the key {key:?}"),
@@ -127,6 +129,22 @@ pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
     out
 }
 
+/// The machines a license is activated on, one line each.
+pub fn describe_activations(machines: &[entity::activation::Model]) -> String {
+    let mut out = format!("activations ({})\n", machines.len());
+    for machine in machines {
+        let _ = writeln!(
+            out,
+            "  #{}  {}  {}  {}",
+            machine.id,
+            machine.created_at.to_rfc3339(),
+            machine.fingerprint,
+            machine.name.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
+
 /// Validates the settings and prints them, secrets masked; fails with the error otherwise.
 pub fn check_config() -> anyhow::Result<()> {
     let file = match std::env::var_os("NEXKEY_CONFIG") {
@@ -142,6 +160,7 @@ pub fn check_config() -> anyhow::Result<()> {
     // Passwords, tokens and keys are SecretStrings, printed as [REDACTED]; the database URL is a
     // plain string and may carry a password.
     settings.database_url = settings.database_url.as_deref().map(mask_url_password);
+    settings.dmp.url = settings.dmp.url.as_deref().map(mask_url_password);
     println!("{settings:#?}");
     for warning in settings.warnings() {
         println!("warning: {warning}");

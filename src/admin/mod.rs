@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use crate::error::{Error, Result};
 use crate::fulfillment::{MAX_GENERATIONS, ManualAction, Status, Step, effective, manual_step};
 use crate::store::licenses::{self, NewEvent, Search, Transition, lookup_key};
-use crate::store::{customers, fulfillments};
+use crate::store::{customers, fulfillments, outbox};
 
 /// A license as support sees it: its buyer, its effective status and the license it replaced.
 #[derive(Debug, Clone)]
@@ -192,4 +192,65 @@ pub async fn act(
     let updated = assemble(&txn, licenses::by_id(&txn, id).await?).await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// The machines a license is activated on, first activated first.
+pub async fn activations(
+    db: &impl ConnectionTrait,
+    license_id: i64,
+) -> Result<Vec<entity::activation::Model>> {
+    Ok(crate::store::activations::of_license(db, license_id).await?)
+}
+
+/// Removes one activation of a license by hand (a machine the buyer lost, a seat to free):
+/// false when the license has no such activation. NotFound when there is no such license.
+pub async fn remove_activation(db: &DatabaseConnection, key: &str, id: i64) -> Result<bool> {
+    let txn = db.begin().await?;
+    licenses::lock_by_key(&txn, key).await?;
+    let Some(found) = purchase(&txn, key).await? else {
+        return Err(Error::NotFound);
+    };
+    let removed = crate::store::activations::delete_by_id(&txn, found.license.id, id).await?;
+    txn.commit().await?;
+    Ok(removed)
+}
+
+/// One page of the DMP outbox, newest first, optionally in one state.
+pub async fn events(
+    db: &impl ConnectionTrait,
+    state: Option<outbox::State>,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<entity::outbox_event::Model>, u64)> {
+    Ok(outbox::list(db, state, page, per_page).await?)
+}
+
+/// The DMP events about one license, oldest first.
+pub async fn license_dmp_events(
+    db: &impl ConnectionTrait,
+    license_id: i64,
+) -> Result<Vec<entity::outbox_event::Model>> {
+    Ok(outbox::of_license(db, license_id).await?)
+}
+
+/// What support's retry of a DMP event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// Back in line, due now.
+    Queued(entity::outbox_event::Model),
+    /// Only a failed event can be retried: this one is pending or delivered.
+    NotFailed,
+    NoSuchEvent,
+}
+
+/// Puts a failed DMP event back in line (after fixing what the DMP refused, e.g. credentials).
+pub async fn retry_event(db: &impl ConnectionTrait, id: i64) -> Result<Retried> {
+    if outbox::retry_failed(db, id, Utc::now()).await? {
+        let event = outbox::find(db, id).await?.ok_or(Error::Internal)?;
+        return Ok(Retried::Queued(event));
+    }
+    Ok(match outbox::find(db, id).await? {
+        Some(_) => Retried::NotFailed,
+        None => Retried::NoSuchEvent,
+    })
 }

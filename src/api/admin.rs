@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use poem::http::StatusCode;
 
 use super::ApiTags;
+use super::activation::ActivationDto;
 use super::admin_auth::{AdminGate, Denied};
 use super::error::{REALM_ADMIN, RETRY_BAD_KEY, RETRY_STORAGE};
 use super::params::StatusFilter;
@@ -75,6 +76,7 @@ pub enum AdminFailure {
     InvalidTransition,
     /// A state-changing call from another site (`Origin`, `Sec-Fetch-Site`).
     CrossSite,
+    /// No such resource other than a license key (a pool, an activation, a DMP event).
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -180,10 +182,11 @@ pub enum AdminResponse<T: ToJSON + Send + Sync> {
     /// 1N290/3 CROSS_SITE_REQUEST: a state-changing call from another site's page.
     #[oai(status = 403)]
     Forbidden(Json<AdminErrorBody>),
-    /// 2X310/1 INVALID_KEY: no such license key; 1N290/4 NOT_FOUND: no such product pool.
+    /// 2X310/1 INVALID_KEY: no such license key; 1N290/4 NOT_FOUND: no such product
+    /// pool, activation or DMP event.
     #[oai(status = 404)]
     NotFound(Json<AdminErrorBody>),
-    /// 1N310/2 INVALID_TRANSITION: the license cannot take this action.
+    /// 1N310/2 INVALID_TRANSITION: the license (or event) cannot take this action.
     #[oai(status = 409)]
     Conflict(Json<AdminErrorBody>),
     /// 1N290/7 UNSUPPORTED_MEDIA_TYPE: the body's content type is not the one documented.
@@ -252,6 +255,59 @@ pub struct PurchaseList {
 pub struct LicenseDetail {
     pub purchase: PurchaseDto,
     pub events: Vec<EventDto>,
+    /// The machines the license is activated on, first activated first.
+    pub activations: Vec<ActivationDto>,
+    /// What was reported about it to Nexway's DMP, oldest first.
+    #[oai(rename = "dmpEvents")]
+    pub dmp_events: Vec<DmpEventDto>,
+}
+
+/// An event for Nexway's DMP, as the outbox holds it.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DmpEventDto {
+    pub id: i64,
+    /// The DMP action, e.g. `register licences`.
+    pub action: String,
+    /// pending | delivered | failed
+    pub state: String,
+    /// Delivery attempts so far (counted afresh after a retry by support).
+    pub attempts: i32,
+    /// When a pending event is next attempted.
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+    /// Why the last attempt did not deliver it (or the DMP's note on a duplicate).
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// The body sent to the DMP.
+    pub payload: serde_json::Value,
+}
+
+impl From<entity::outbox_event::Model> for DmpEventDto {
+    fn from(event: entity::outbox_event::Model) -> Self {
+        DmpEventDto {
+            id: event.id,
+            action: event.action,
+            state: event.state,
+            attempts: event.attempts,
+            next_attempt_at: event.next_attempt_at,
+            last_error: event.last_error,
+            created_at: event.created_at,
+            updated_at: event.updated_at,
+            payload: serde_json::from_str(&event.payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// One page of DMP events.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DmpEventList {
+    pub page: u64,
+    pub per_page: u64,
+    pub total_results: u64,
+    pub total_pages: u64,
+    pub results: Vec<DmpEventDto>,
 }
 
 #[derive(Debug, Object)]
@@ -296,6 +352,8 @@ pub struct ProductDto {
     /// keep | reissue
     pub reactivate: String,
     pub generator: String,
+    /// Machines one license may be activated on; null: unlimited.
+    pub max_activations: Option<u32>,
     /// For a `pool` product, its codes by status; null otherwise.
     pub stock: Option<StockDto>,
 }
@@ -409,9 +467,21 @@ impl AdminApi {
                     .and_then(|c| (!c.order_id.is_empty()).then_some(c.order_id)),
             })
             .collect();
+        let activations = admin::activations(db, purchase.license.id)
+            .await?
+            .into_iter()
+            .map(|activation| ActivationDto::new(activation, &purchase.license.activation_code))
+            .collect();
+        let dmp_events = admin::license_dmp_events(db, purchase.license.id)
+            .await?
+            .into_iter()
+            .map(DmpEventDto::from)
+            .collect();
         Ok(LicenseDetail {
             purchase: self.dto(&purchase),
             events,
+            activations,
+            dmp_events,
         })
     }
 
@@ -637,6 +707,115 @@ impl AdminApi {
         )
     }
 
+    /// Remove an activation by hand
+    ///
+    /// Frees the seat of a machine the buyer no longer has (the activation `id` is listed by
+    /// `GET /admin/licenses/{key}`); answers the license as it stands. No such activation on this
+    /// license: 404 `NOT_FOUND`.
+    #[oai(
+        path = "/admin/licenses/:key/activations/:id",
+        method = "delete",
+        operation_id = "removeActivation"
+    )]
+    async fn remove_activation(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        key: Path<String>,
+        id: Path<i64>,
+    ) -> AdminResponse<LicenseDetail> {
+        self.respond(
+            async {
+                self.admit(request, &auth)?;
+                if !admin::remove_activation(self.service.db(), &key, id.0).await? {
+                    return Err(AdminFailure::NotFound);
+                }
+                tracing::info!(activation = id.0, "activation removed by support");
+                self.detail(&key).await
+            }
+            .await,
+        )
+    }
+
+    /// Events for Nexway's DMP
+    ///
+    /// The outbox, newest first: what was reported (`register licences` on a first activation),
+    /// what is waiting for a retry and what the DMP refused (`failed`, with the reason).
+    #[oai(path = "/admin/events", method = "get", operation_id = "listDmpEvents")]
+    async fn dmp_events(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        /// pending | delivered | failed
+        state: Query<Option<String>>,
+        /// From 1.
+        #[oai(default = "first_page", validator(minimum(value = "1")))]
+        page: Query<u64>,
+        #[oai(
+            name = "perPage",
+            default = "default_per_page",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        per_page: Query<u64>,
+    ) -> AdminResponse<DmpEventList> {
+        self.respond(
+            async {
+                self.admit(request, &auth)?;
+                let state = match state.0.as_deref() {
+                    None => None,
+                    Some(text) => {
+                        Some(crate::store::outbox::State::parse(text).ok_or_else(|| {
+                            AdminFailure::InvalidRequest(format!(
+                                "parameter `state`: {text:?} is not pending, delivered or failed"
+                            ))
+                        })?)
+                    }
+                };
+                let (found, total) =
+                    admin::events(self.service.db(), state, page.0, per_page.0).await?;
+                Ok(DmpEventList {
+                    page: page.0,
+                    per_page: per_page.0,
+                    total_results: total,
+                    total_pages: total.div_ceil(per_page.0),
+                    results: found.into_iter().map(DmpEventDto::from).collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    /// Retry a failed DMP event
+    ///
+    /// Puts a `failed` event back in line, due now, its attempts counted afresh (after fixing
+    /// what the DMP refused, e.g. the credentials). A pending or delivered event: 409.
+    #[oai(
+        path = "/admin/events/:id/retry",
+        method = "post",
+        operation_id = "retryDmpEvent"
+    )]
+    async fn retry_dmp_event(
+        &self,
+        request: &Request,
+        auth: AdminAuth,
+        id: Path<i64>,
+    ) -> AdminResponse<DmpEventDto> {
+        self.respond(
+            async {
+                self.admit(request, &auth)?;
+                match admin::retry_event(self.service.db(), id.0).await? {
+                    admin::Retried::Queued(event) => {
+                        tracing::info!(event = id.0, "DMP event retried by support");
+                        Ok(event.into())
+                    }
+                    admin::Retried::NotFailed => Err(AdminFailure::InvalidTransition),
+                    admin::Retried::NoSuchEvent => Err(AdminFailure::NotFound),
+                }
+            }
+            .await,
+        )
+    }
+
     /// The configured products, their policies and, for pool products, their stock
     #[oai(
         path = "/admin/products",
@@ -668,6 +847,7 @@ impl AdminApi {
                         upgrade: format!("{:?}", policy.upgrade).to_lowercase(),
                         reactivate: format!("{:?}", policy.reactivate).to_lowercase(),
                         generator,
+                        max_activations: policy.max_activations,
                         stock,
                     });
                 }

@@ -70,16 +70,24 @@ impl LkeyPage {
             Ok(history) => history,
             Err(error) => return failure_page(error.into()),
         };
+        let machines = match admin::activations(db, purchase.license.id).await {
+            Ok(machines) => machines,
+            Err(error) => return failure_page(error.into()),
+        };
         let dto = PurchaseDto::new(
             &purchase,
             self.service.catalog(),
             self.purchase_url.as_deref(),
         );
-        html(StatusCode::OK, &page(&dto, &history))
+        html(StatusCode::OK, &page(&dto, &history, &machines))
     }
 }
 
-fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
+fn page(
+    purchase: &PurchaseDto,
+    history: &[admin::Event],
+    machines: &[entity::activation::Model],
+) -> String {
     let status = purchase
         .custom_fields
         .get("status")
@@ -187,6 +195,25 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
         );
     }
     body.push_str("</table>");
+    let _ = write!(body, "<h2>Activations ({})</h2>", machines.len());
+    if machines.is_empty() {
+        body.push_str("<p>Not activated on any machine.</p>");
+    } else {
+        body.push_str(
+            "<table><tr><th>Id</th><th>Activated</th><th>Machine</th><th>Fingerprint</th></tr>",
+        );
+        for machine in machines {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                machine.id,
+                machine.created_at.to_rfc3339(),
+                escape(machine.name.as_deref().unwrap_or("")),
+                escape(&machine.fingerprint),
+            );
+        }
+        body.push_str("</table>");
+    }
     document(&format!("License {}", purchase.license_key), &body)
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP surface: one poem-openapi struct per audience, one error body everywhere.
 
+pub mod activation;
 pub mod admin;
 mod admin_auth;
 mod client;
@@ -9,6 +10,7 @@ pub mod lkey_page;
 pub mod ops;
 pub mod params;
 mod purchase;
+mod rate_limit;
 pub mod spec;
 mod stored_json;
 pub mod webhook;
@@ -29,6 +31,8 @@ pub enum ApiTags {
     Fulfillment,
     /// What support uses: key lookup, searches, manual actions (admin API keys).
     Support,
+    /// What the publisher's software calls: activate, validate, deactivate a machine.
+    Activation,
 }
 
 /// Every error answer: `{"error":{"code":"…","message":"…"}}`.

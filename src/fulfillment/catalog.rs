@@ -77,6 +77,8 @@ pub struct Policy {
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
     pub generator: Arc<dyn KeyGenerator>,
+    /// Machines one license may be activated on; None: unlimited.
+    pub max_activations: Option<u32>,
     /// What support sees of the product (the lkey purchase shape); unset for the defaults.
     pub item_id: Option<i64>,
     pub image: Option<String>,

@@ -194,6 +194,13 @@ pub trait KeyGenerator: Send + Sync {
         let _ = (product, code);
         Verdict::Unsupported
     }
+
+    /// Signs `message` with the generator's private key, for generators that hold one
+    /// (`signed`): the activation API's offline token. None for the others.
+    fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        let _ = message;
+        None
+    }
 }
 
 /// A generator as configured in `nexkey.toml` (`generator = { kind = "random", … }`).

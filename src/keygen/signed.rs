@@ -182,6 +182,10 @@ impl KeyGenerator for SignedGenerator {
         Ok(Key { code, file })
     }
 
+    fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        Some(self.key.sign(message).to_bytes())
+    }
+
     fn verify(&self, product: &str, code: &str) -> Verdict {
         let code = match self.settings.prefix.as_str() {
             "" => code.trim(),

@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use crate::helpers::{backends, codes, json, legacy_new};
 
-fn nexkey(args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) fn nexkey(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_nexkey"))
         .args(args)
@@ -107,6 +107,12 @@ fn check_config_prints_the_effective_settings_with_secrets_masked() {
             ("NEXKEY_NEXWAY_USER", "nexway"),
             ("NEXKEY_NEXWAY_PASSWORD", "nexway-password-42"),
             ("NEXKEY_SHUTDOWN_TIMEOUT", "45"),
+            (
+                "NEXKEY_DMP_URL",
+                "https://publisher:url-password-42@dmp.example/event",
+            ),
+            ("NEXKEY_DMP_USER", "publisher"),
+            ("NEXKEY_DMP_PASSWORD", "dmp-password-42"),
         ],
     );
     let printed = text(&output.stdout);
@@ -123,7 +129,17 @@ fn check_config_prints_the_effective_settings_with_secrets_masked() {
         "{printed}"
     );
     assert!(printed.contains("user: \"nexway\""));
-    for secret in ["db-password-42", "nexway-password-42", "scrape-token"] {
+    assert!(
+        printed.contains("https://publisher:***@dmp.example/event"),
+        "{printed}"
+    );
+    for secret in [
+        "db-password-42",
+        "nexway-password-42",
+        "scrape-token",
+        "dmp-password-42",
+        "url-password-42",
+    ] {
         assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
     }
     assert!(printed.contains("[REDACTED]"));

@@ -15,6 +15,8 @@ const SECRET: &str = "signing-secret-never-logged";
 const WRONG_PASSWORD: &str = "wrong-password-never-logged";
 const ADMIN_KEY: &str = "admin-key-never-logged-0123";
 const BAD_ADMIN_KEY: &str = "bad-admin-key-never-logged";
+const FINGERPRINT: &str = "fingerprint-never-logged";
+const DMP_PASSWORD: &str = "dmp-password-never-logged";
 
 #[tokio::test]
 async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
@@ -25,6 +27,10 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         .unwrap()
         .port();
     let address = format!("127.0.0.1:{port}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_nexkey"))
         .arg("serve")
         .current_dir(dir.path())
@@ -39,6 +45,10 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         .env("NEXKEY_NEXWAY_SIGNED_FIELDS", "$.fulfillmentId")
         .env("NEXKEY_ADMIN_KEYS", ADMIN_KEY)
         .env("NEXKEY_TRUSTED_PROXIES", "127.0.0.1")
+        // Reporting towards a port nobody listens on: the sender fails and logs it.
+        .env("NEXKEY_DMP_URL", format!("http://{closed}/event"))
+        .env("NEXKEY_DMP_USER", "publisher")
+        .env("NEXKEY_DMP_PASSWORD", DMP_PASSWORD)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -88,6 +98,32 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         assert_eq!(lookup.status(), if key == ADMIN_KEY { 200 } else { 401 });
     }
 
+    // The software activates, validates and deactivates with the key and its fingerprint.
+    for operation in ["activate", "validate", "deactivate"] {
+        let activation = http
+            .post(format!("http://{address}/activation/{operation}"))
+            .json(&serde_json::json!({"licenseKey": code, "fingerprint": FINGERPRINT}))
+            .send()
+            .await
+            .unwrap();
+        assert!(activation.status().is_success(), "{operation}");
+    }
+    // Until the sender has tried (and failed) to deliver the activation's event.
+    for _ in 0..200 {
+        let metrics = http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("nexkey_dmp_attempts_total{result=\"retried\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     child.kill().ok();
     child.wait().ok();
     let mut log = String::new();
@@ -118,6 +154,10 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         refused[2].contains(r#""client":"203.0.113.9""#),
         "{refused:?}"
     );
+    assert!(
+        log.contains("DMP event not delivered"),
+        "the sender's failures are logged:\n{log}"
+    );
     let encode = |password: &str| {
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"))
     };
@@ -129,6 +169,10 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         &encode(WRONG_PASSWORD),
         ADMIN_KEY,
         BAD_ADMIN_KEY,
+        FINGERPRINT,
+        DMP_PASSWORD,
+        &base64::engine::general_purpose::STANDARD.encode(format!("publisher:{DMP_PASSWORD}")),
+        &code,
     ] {
         assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
     }

@@ -1,10 +1,12 @@
 //! The integration suite: one binary, each test against a real nexkey on loopback, on SQLite
 //! always and on PostgreSQL too when `NEXKEY_TEST_DATABASE_URL` is set.
 
+mod activation;
 mod admin_edges;
 mod bad_input;
 mod browser;
 mod cli;
+mod dmp;
 mod edges;
 mod errors;
 mod helpers;

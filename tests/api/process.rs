@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::helpers::{PASSWORD, USER, codes, legacy_new};
 
-struct Server {
-    child: Child,
-    address: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: String,
 }
 
 impl Drop for Server {
@@ -26,7 +26,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
+pub(crate) async fn start(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Server {
     let address = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_nexkey"))
         .arg("serve")

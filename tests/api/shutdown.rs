@@ -66,7 +66,7 @@ async fn serve(
     panic!("nexkey did not become ready on {address}");
 }
 
-fn sigterm(child: &Child) {
+pub(crate) fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -74,7 +74,7 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
-async fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+pub(crate) async fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {

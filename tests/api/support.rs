@@ -479,7 +479,7 @@ async fn support_lists_the_products_and_their_policies() {
             products,
             json!([{"publisherProductId": "ACME-SUB", "name": "Acme Subscription", "maxQuantity": 100,
                     "term": "1y", "renew": "reissue", "upgrade": "keep", "reactivate": "keep",
-                    "generator": "random", "stock": null}])
+                    "generator": "random", "maxActivations": null, "stock": null}])
         );
     }
 }
