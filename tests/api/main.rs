@@ -2,9 +2,11 @@
 //! always and on PostgreSQL too when `NEXKEY_TEST_DATABASE_URL` is set.
 
 mod bad_input;
+mod binary;
 mod browser;
 mod cli;
 mod errors;
+mod faults;
 mod helpers;
 mod idempotency;
 mod keygen;
