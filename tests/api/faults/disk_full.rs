@@ -123,20 +123,20 @@ async fn sqlite_disk_full_then_grown_loses_nothing_and_recovers() {
     let mut next = 0;
 
     // Room to spare: everything succeeds.
-    for _ in 0..3 {
+    for _ in 0..5 {
         batch(&nexkey, &mut next, &mut results).await;
     }
     let (ok, later) = assert_200_or_retry_later(&results);
     assert_eq!((ok, later), (results.len(), 0), "with room to spare");
 
-    // Leave about 256 kB, then call until the disk is full (calls refused for want of room).
+    // Leave about 512 kB, then call until the disk is full (calls refused for want of room).
     fill(&dir.join("filler"));
     let filler = std::fs::File::options()
         .write(true)
         .open(dir.join("filler"))
         .unwrap();
     let size = filler.metadata().unwrap().len();
-    filler.set_len(size.saturating_sub(256 * 1024)).unwrap();
+    filler.set_len(size.saturating_sub(512 * 1024)).unwrap();
     let mut full = false;
     for _ in 0..40 {
         let batch = batch(&nexkey, &mut next, &mut results).await;
@@ -155,16 +155,16 @@ async fn sqlite_disk_full_then_grown_loses_nothing_and_recovers() {
     // While full (no byte left): 503 with Retry-After or a stored 200, and readiness red.
     fill(&dir.join("filler"));
     let mut refused = 0;
-    for _ in 0..5 {
+    for round in 0..10 {
         let batch = batch(&nexkey, &mut next, &mut results).await;
         refused += assert_200_or_retry_later(&batch).1;
+        assert_eq!(
+            nexkey.ready().await,
+            Some(503),
+            "/health/ready while the disk is full (after batch {round} of the full period)"
+        );
     }
     assert!(refused > 0, "nothing was refused while the disk was full");
-    assert_eq!(
-        nexkey.ready().await,
-        Some(503),
-        "/health/ready while the disk is full"
-    );
 
     // Grown: calls succeed again without a restart.
     tmpfs.resize("64m");
@@ -181,7 +181,7 @@ async fn sqlite_disk_full_then_grown_loses_nothing_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for _ in 0..3 {
+    for _ in 0..10 {
         let batch = batch(&nexkey, &mut next, &mut results).await;
         let (ok, _) = assert_200_or_retry_later(&batch);
         assert_eq!(ok, batch.len(), "after the disk was grown");
