@@ -1,5 +1,6 @@
 //! Builds the HTTP application (APIs, docs, middleware) and serves it.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -14,11 +15,11 @@ use crate::api::admin::AdminApi;
 use crate::api::lkey_page::{self, LkeyPage};
 use crate::api::ops::OpsApi;
 use crate::api::webhook::WebhookApi;
-use crate::api::{AdminGate, error_response, framework_error};
+use crate::api::{AdminGate, HttpError, error_response, framework_error};
 use crate::config::Settings;
 use crate::deadline::RequestDeadline;
 use crate::error::Error;
-use crate::fulfillment::{Catalog, Service};
+use crate::fulfillment::Service;
 use crate::nexway::{NexwayCredentials, NexwayGate};
 
 /// What the application needs to answer calls.
@@ -31,6 +32,8 @@ pub struct App {
     pub purchase_url: Option<String>,
     pub body_limit: usize,
     pub request_timeout: std::time::Duration,
+    /// Whose `X-Forwarded-For` names the client (`crate::api::client_address`).
+    pub trusted_proxies: Arc<crate::api::TrustedProxies>,
 }
 
 impl App {
@@ -39,14 +42,16 @@ impl App {
         db: DatabaseConnection,
         credentials: NexwayCredentials,
     ) -> Self {
+        crate::metrics::label_products(settings.products.keys().map(String::as_str));
         App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
-            service: Arc::new(Service::new(db, Catalog::from_settings(settings))),
+            service: Arc::new(Service::new(db, settings.catalog())),
             gate: NexwayGate::new(&settings.nexway, credentials),
             admin_gate: Arc::new(AdminGate::new(&settings.admin)),
             purchase_url: settings.admin.purchase_url.clone(),
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout(),
+            trusted_proxies: Arc::new(settings.server.trusted_proxies()),
         }
     }
 }
@@ -82,19 +87,29 @@ pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi), 
 pub fn openapi_json() -> String {
     let settings = Settings::default();
     let credentials = NexwayCredentials::new(&settings.nexway.credentials);
-    api_service(&App::new(
+    let generated = api_service(&App::new(
         &settings,
         DatabaseConnection::default(),
         credentials,
     ))
-    .spec()
+    .spec();
+    crate::api::spec::truthful(&generated)
 }
 
 /// The whole HTTP application.
 pub fn route(app: App) -> BoxEndpoint<'static, Response> {
     let api = api_service(&app);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let generated = api.spec();
+    let document = crate::api::spec::truthful(&generated);
+    let routes = Arc::new(crate::api::edge::Routes::from_spec(&document));
+    // Swagger UI embeds the document: the truthful one.
+    let docs_html = api.swagger_ui_html().replace(&generated, &document);
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
+    let spec = poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let body_limit = app.body_limit;
     let timeout = app.request_timeout;
     let page = Arc::new(LkeyPage {
@@ -117,7 +132,9 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
+        .around(move |endpoint, request| crate::api::edge::edge(endpoint, request, routes.clone()))
         .around(crate::observe::observe)
+        .data(app.trusted_proxies)
         .boxed()
 }
 
@@ -142,27 +159,55 @@ async fn limit_body<E: Endpoint>(
     limit: usize,
     timeout: std::time::Duration,
 ) -> poem::Result<Response> {
+    let started = std::time::Instant::now();
     let body = request.take_body();
     let Ok(read) = tokio::time::timeout(timeout, body.into_bytes_limit(limit)).await else {
         // The operation, not the path: support's paths carry license keys.
         let operation = crate::observe::operation_of(request.uri().path());
         tracing::info!(operation, "request body too slow, cut off");
-        return Ok(error_response(&Error::RequestTimeout));
+        return Ok(error_response(&HttpError::RequestTimeout));
     };
     match read {
         Ok(bytes) => {
             request.set_body(bytes);
-            Ok(endpoint.call(request).await?.into_response())
+            let budget = handling_budget(timeout, started.elapsed());
+            let operation = crate::observe::operation_of(request.uri().path());
+            match tokio::time::timeout(budget, endpoint.call(request)).await {
+                Ok(response) => Ok(response?.into_response()),
+                Err(_) => {
+                    // Nothing was committed, or the commit is stored and a retry replays it.
+                    tracing::error!(
+                        operation,
+                        budget_ms = budget.as_millis() as u64,
+                        "call not finished in time (database waits?), answering 503"
+                    );
+                    crate::metrics::database_error(crate::store::fault::Fault::Contention.label());
+                    Ok(error_response(&Error::StorageUnavailable.into()))
+                }
+            }
         }
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
-            Ok(error_response(&Error::PayloadTooLarge))
+            Ok(error_response(&HttpError::PayloadTooLarge))
         }
         // The connection's request deadline (crate::deadline) ran out while the body arrived.
-        Err(error) if timed_out(&error) => Ok(error_response(&Error::RequestTimeout)),
-        Err(error) => Ok(error_response(&Error::InvalidRequest(format!(
-            "cannot read the body: {error}"
-        )))),
+        Err(error) if timed_out(&error) => Ok(error_response(&HttpError::RequestTimeout)),
+        Err(error) => Ok(error_response(
+            &Error::InvalidRequest(format!("cannot read the body: {error}")).into(),
+        )),
     }
+}
+
+/// How long a received call may take to be handled: what is left of the connection's request
+/// deadline, less a margin to write the answer before the deadline cuts the connection.
+fn handling_budget(
+    deadline: std::time::Duration,
+    spent: std::time::Duration,
+) -> std::time::Duration {
+    let margin = (deadline / 10).max(std::time::Duration::from_millis(200));
+    deadline
+        .saturating_sub(spent)
+        .saturating_sub(margin)
+        .max(std::time::Duration::from_millis(100))
 }
 
 fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
@@ -196,7 +241,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     if let Some(generated) = generated {
         // Printed once, on the terminal of whoever started nexkey the first time; never logged.
-        println!(
+        // Not println!: a closed stdout must not stop the server (the file keeps the password).
+        let _ = writeln!(
+            std::io::stdout(),
             "No Nexway credentials were configured: generated user {:?} with password {:?}, kept in {} (owner-only).",
             generated.user,
             generated.password.expose_secret(),
@@ -213,8 +260,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             "no admin API keys configured (NEXKEY_ADMIN_KEYS): the support side answers 401 to every call"
         );
     }
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(bind = %settings.bind, "nexkey listening");
-    Server::new_with_acceptor(RequestDeadline::new(acceptor, settings.request_timeout()))
+    Server::new_with_acceptor(guard_connections(acceptor, &settings))
         // A keep-alive connection silent for this long is closed.
         .idle_timeout(settings.request_timeout())
         .run_with_graceful_shutdown(
@@ -231,13 +281,26 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The acceptor `serve` uses: the request deadline, the connection limit, HTTP/1.1 only.
+pub fn guard_connections<A: poem::listener::Acceptor>(
+    acceptor: A,
+    settings: &Settings,
+) -> RequestDeadline<A> {
+    RequestDeadline::new(
+        acceptor,
+        settings.request_timeout(),
+        settings.server.max_connections,
+    )
+}
+
 /// Opens the configured database, creating the data directory of the default SQLite file.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     if settings.database_url.is_none() {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     }
-    crate::store::connect(&settings.database_url())
+    let waits = crate::store::Waits::within(settings.request_timeout());
+    crate::store::connect_with(&settings.database_url(), waits)
         .await
         .context("cannot open the database")
 }

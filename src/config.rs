@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::fulfillment::{CodeMode, RenewMode, Term};
+use crate::fulfillment::{Catalog, CodeMode, Policy, RenewMode, Term};
+pub use crate::fulfillment::{Money, TaxClass, UnknownProducts};
 use crate::keygen::GeneratorSettings;
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +41,39 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     /// Bearer token `GET /metrics` requires; the metrics are open when unset.
     pub metrics_token: Option<SecretString>,
+    /// Connections and the proxies in front (`[server]`).
+    pub server: ServerSettings,
+}
+
+/// The listening side: how many connections at once, and whom to believe about client addresses.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Addresses or CIDR ranges of the proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            trusted_proxies: Vec::new(),
+            max_connections: 512,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The trusted proxies, parsed (the configuration was validated at load).
+    pub fn trusted_proxies(&self) -> crate::api::TrustedProxies {
+        crate::api::TrustedProxies::new(
+            self.trusted_proxies
+                .iter()
+                .filter_map(|range| crate::api::parse_range(range).ok())
+                .collect(),
+        )
+    }
 }
 
 impl Default for Settings {
@@ -59,6 +93,7 @@ impl Default for Settings {
             log_format: crate::logging::LogFormat::Auto,
             shutdown_timeout_secs: 30,
             metrics_token: None,
+            server: ServerSettings::default(),
         }
     }
 }
@@ -150,25 +185,6 @@ pub struct BasicCredential {
     pub password: SecretString,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UnknownProducts {
-    Accept,
-    Refuse,
-}
-
-impl std::str::FromStr for UnknownProducts {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "accept" => Ok(UnknownProducts::Accept),
-            "refuse" => Ok(UnknownProducts::Refuse),
-            _ => Err("expected accept or refuse".into()),
-        }
-    }
-}
-
 /// A product policy. The embedded default: perpetual unless the call gives an end date, renew
 /// extends, upgrade and reactivate keep the codes.
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +194,8 @@ pub struct ProductSettings {
     pub max_quantity: u32,
     /// How long a license runs when the call gives no end date.
     pub term: Term,
+    /// How long a free trial runs when its call (`trialContext` CREATION) gives no end date.
+    pub trial_term: Term,
     pub renew: RenewMode,
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
@@ -189,6 +207,7 @@ impl Default for ProductSettings {
         ProductSettings {
             max_quantity: 100,
             term: Term::Perpetual,
+            trial_term: Term::Days(14),
             renew: RenewMode::Extend,
             upgrade: CodeMode::Keep,
             reactivate: CodeMode::Keep,
@@ -212,26 +231,11 @@ pub struct ProductOverride {
     pub tax_class: Option<TaxClass>,
     pub max_quantity: Option<u32>,
     pub term: Option<Term>,
+    pub trial_term: Option<Term>,
     pub renew: Option<RenewMode>,
     pub upgrade: Option<CodeMode>,
     pub reactivate: Option<CodeMode>,
     pub generator: Option<GeneratorSettings>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Money {
-    /// ISO 4217 code, e.g. `EUR`.
-    pub currency: String,
-    /// Decimal amount as a string, e.g. `"29.99"`.
-    pub amount: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaxClass {
-    pub id: i64,
-    pub name: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +257,59 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// The product policies these settings describe, built once at start-up.
+    pub fn catalog(&self) -> Catalog {
+        let settings = self;
+        let ProductSettings {
+            max_quantity,
+            term,
+            trial_term,
+            renew,
+            upgrade,
+            reactivate,
+            ref generator,
+        } = settings.defaults;
+        let defaults = Policy {
+            name: None,
+            max_quantity,
+            term,
+            trial_term,
+            renew,
+            upgrade,
+            reactivate,
+            generator: generator.build(),
+            item_id: None,
+            image: None,
+            renewal_price: None,
+            tax_class: None,
+        };
+        let products = settings
+            .products
+            .iter()
+            .map(|(id, product)| {
+                let policy = Policy {
+                    name: product.name.clone(),
+                    max_quantity: product.max_quantity.unwrap_or(max_quantity),
+                    term: product.term.unwrap_or(term),
+                    trial_term: product.trial_term.unwrap_or(trial_term),
+                    renew: product.renew.unwrap_or(renew),
+                    upgrade: product.upgrade.unwrap_or(upgrade),
+                    reactivate: product.reactivate.unwrap_or(reactivate),
+                    generator: match &product.generator {
+                        Some(generator) => generator.build(),
+                        None => defaults.generator.clone(),
+                    },
+                    item_id: product.item_id,
+                    image: product.image.clone(),
+                    renewal_price: product.renewal_price.clone(),
+                    tax_class: product.tax_class.clone(),
+                };
+                (id.clone(), policy)
+            })
+            .collect();
+        Catalog::new(settings.unknown_products, defaults, products)
+    }
+
     /// Loads the layered settings from the process environment.
     pub fn load() -> Result<Self, ConfigError> {
         Self::load_from(|name| std::env::var(name).ok())
@@ -339,6 +396,17 @@ impl Settings {
         }
         if let Some(value) = env("NEXKEY_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout_secs = parse_env("NEXKEY_SHUTDOWN_TIMEOUT", &value)?;
+        }
+        if let Some(value) = env("NEXKEY_TRUSTED_PROXIES") {
+            self.server.trusted_proxies = value
+                .split(',')
+                .map(str::trim)
+                .filter(|range| !range.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(value) = env("NEXKEY_MAX_CONNECTIONS") {
+            self.server.max_connections = parse_env("NEXKEY_MAX_CONNECTIONS", &value)?;
         }
         // Empty means unset, so a compose file can pass `${NEXKEY_METRICS_TOKEN:-}` through.
         if let Some(value) = env("NEXKEY_METRICS_TOKEN").filter(|value| !value.is_empty()) {
@@ -434,6 +502,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_signature()?;
+        self.validate_addresses()?;
         if self.body_limit < 1024 {
             return Err(ConfigError::Invalid(
                 "body_limit must be at least 1024 bytes".into(),
@@ -466,6 +535,16 @@ impl Settings {
                 ConfigError::Invalid(format!("generator of {product}: {reason}"))
             })?;
         }
+        for range in &self.server.trusted_proxies {
+            crate::api::parse_range(range).map_err(|reason| {
+                ConfigError::Invalid(format!("server.trusted_proxies: {reason}"))
+            })?;
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections must be at least 1".into(),
+            ));
+        }
         if let Some(token) = &self.metrics_token {
             use secrecy::ExposeSecret;
             if token.expose_secret().len() < 16 {
@@ -475,6 +554,71 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// What `serve` would fail on later: a bind address without a valid port, a database URL of a
+    /// backend this build does not have.
+    fn validate_addresses(&self) -> Result<(), ConfigError> {
+        let port = self
+            .bind
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .map(|(_, port)| port.parse::<u16>());
+        if !matches!(port, Some(Ok(_))) {
+            return Err(ConfigError::Invalid(format!(
+                "bind {:?} is not host:port with a port from 0 to 65535",
+                self.bind
+            )));
+        }
+        if let Some(url) = &self.database_url
+            && !SUPPORTED_DATABASE_URLS
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(ConfigError::Invalid(format!(
+                "database_url: the scheme {scheme:?} is not supported (use {})",
+                SUPPORTED_DATABASE_URLS.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Settings that work but that a security review would question; `check-config` prints
+    /// them and `serve` logs them at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let nexway = &self.nexway;
+        let mut warnings = Vec::new();
+        if nexway.signature != SignatureMode::Required {
+            return warnings;
+        }
+        let signs = |paths: &[&str]| {
+            paths
+                .iter()
+                .any(|p| nexway.signed_fields.iter().any(|f| f == p))
+        };
+        if !signs(&["$.fulfillmentId", "$.product.nexwayFulfillmentId"]) {
+            warnings.push(
+                "nexway.signed_fields sign no fulfillment id ($.fulfillmentId, \
+                 $.product.nexwayFulfillmentId): a signature can be moved to another call"
+                    .into(),
+            );
+        }
+        if !signs(&["$.product.quantity"]) {
+            warnings.push(
+                "nexway.signed_fields do not sign $.product.quantity: the quantity of a signed \
+                 call can be changed"
+                    .into(),
+            );
+        }
+        if !nexway.basic && nexway.timestamp_field.is_none() {
+            warnings.push(
+                "nexway.basic is off and no timestamp_field is signed: a captured call can be \
+                 replayed at any time"
+                    .into(),
+            );
+        }
+        warnings
     }
 
     pub fn request_timeout(&self) -> std::time::Duration {
@@ -492,6 +636,9 @@ impl Settings {
         }
     }
 }
+
+/// The database URLs this build connects to.
+pub const SUPPORTED_DATABASE_URLS: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
 
 fn parse_env<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
 where

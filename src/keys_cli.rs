@@ -7,7 +7,6 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
-use crate::fulfillment::Catalog;
 use crate::keygen::{KeyPair, Verdict, verify_signed};
 use crate::store::pool;
 
@@ -90,7 +89,7 @@ pub async fn run(action: KeysAction) -> anyhow::Result<()> {
                 },
                 (Some(product), None) => {
                     let settings = Settings::load()?;
-                    let catalog = Catalog::from_settings(&settings);
+                    let catalog = settings.catalog();
                     catalog
                         .policy_or_defaults(&product)
                         .generator

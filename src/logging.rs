@@ -1,6 +1,8 @@
 //! Log output: `tracing` to stderr, JSON lines for log collectors or readable text for people.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+
+use tracing_appender::non_blocking::WorkerGuard;
 
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
@@ -42,12 +44,17 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber: level filter from `NEXKEY_LOG` (default `info`).
-pub fn init(format: LogFormat) {
+/// Installs the global subscriber: level filter from `NEXKEY_LOG` (default `info`). Lines are
+/// handed to a writer thread through a bounded queue, so a slow or stalled log reader never holds
+/// up a request (lines beyond the queue are dropped); keep the guard until exit to flush it.
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::try_from_env("NEXKEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(Stderr);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        // The default reports a failed write with eprintln!, which panics when stderr is gone.
+        .log_internal_errors(false)
         // Colours only for a person at a terminal, never escape codes in a file.
         .with_ansi(std::io::stderr().is_terminal());
     match format.resolve() {
@@ -57,5 +64,25 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .init(),
         _ => builder.init(),
+    }
+    guard
+}
+
+/// Standard error that never fails its caller: a line that cannot be written (a full disk, a
+/// closed pipe) is dropped and counted in `nexkey_log_lines_dropped_total`. Logging must never
+/// take a request, or the server, down.
+struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        if std::io::stderr().write_all(line).is_err() {
+            crate::metrics::log_line_dropped();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush().ok();
+        Ok(())
     }
 }

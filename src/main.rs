@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use clap::Parser;
 
 #[tokio::main]
@@ -6,11 +8,12 @@ async fn main() -> std::process::ExitCode {
     let format = nexkey::config::Settings::load()
         .map(|settings| settings.log_format)
         .unwrap_or_default();
-    nexkey::logging::init(format);
+    let _log_writer = nexkey::logging::init(format);
     match nexkey::cli::run(nexkey::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("nexkey: {error:#}");
+            // Not eprintln!: with stderr gone it would panic instead of exiting with the error.
+            let _ = writeln!(std::io::stderr(), "nexkey: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -4,7 +4,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -23,6 +24,8 @@ pub struct Metrics {
     pub database_errors: IntCounterVec,
     /// Codes left in each product's pool of pre-loaded codes.
     pub pool_stock: IntGaugeVec,
+    /// Log lines that could not be written (a full disk, a reader gone) and were dropped.
+    pub log_lines_dropped: IntCounter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -86,6 +89,11 @@ impl Metrics {
             &["product"],
         )
         .expect("valid metric");
+        let log_lines_dropped = IntCounter::new(
+            "log_lines_dropped_total",
+            "Log lines dropped because the log stream could not take them",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -94,11 +102,12 @@ impl Metrics {
             Box::new(refused.clone()),
             Box::new(database_errors.clone()),
             Box::new(pool_stock.clone()),
+            Box::new(log_lines_dropped.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
         // Listed at zero from the start, so an alert can be written on the rate.
-        for kind in ["unavailable", "other"] {
+        for kind in ["storage", "contention", "other"] {
             database_errors.with_label_values(&[kind]);
         }
         Metrics {
@@ -110,6 +119,7 @@ impl Metrics {
             refused,
             database_errors,
             pool_stock,
+            log_lines_dropped,
         }
     }
 
@@ -123,11 +133,37 @@ impl Metrics {
     }
 }
 
+/// The `product` label of every product not configured: whatever Nexway sends as a product id
+/// must not grow the series without bound.
+pub const OTHER_PRODUCT: &str = "other";
+
+static CONFIGURED_PRODUCTS: LazyLock<std::sync::RwLock<std::collections::HashSet<String>>> =
+    LazyLock::new(Default::default);
+
+/// The products that get a `product` label of their own (the configured ones).
+pub fn label_products<'a>(products: impl IntoIterator<Item = &'a str>) {
+    let mut known = CONFIGURED_PRODUCTS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    known.extend(products.into_iter().map(str::to_owned));
+}
+
+fn product_label(product: &str) -> &str {
+    let known = CONFIGURED_PRODUCTS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if known.contains(product) {
+        product
+    } else {
+        OTHER_PRODUCT
+    }
+}
+
 /// One more code minted for `product` by `generator`.
 pub fn code_issued(product: &str, generator: &str) {
     metrics()
         .codes_issued
-        .with_label_values(&[product, generator])
+        .with_label_values(&[product_label(product), generator])
         .inc();
 }
 
@@ -135,11 +171,34 @@ pub fn code_issued(product: &str, generator: &str) {
 pub fn pool_stock(product: &str, available: u64) {
     metrics()
         .pool_stock
-        .with_label_values(&[product])
+        .with_label_values(&[product_label(product)])
         .set(i64::try_from(available).unwrap_or(i64::MAX));
 }
 
 /// One more failed database operation.
 pub fn database_error(kind: &str) {
     metrics().database_errors.with_label_values(&[kind]).inc();
+}
+
+/// One more log line dropped.
+pub fn log_line_dropped() {
+    metrics().log_lines_dropped.inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_configured_products_get_a_label_of_their_own() {
+        label_products(["METRICS-CONFIGURED"]);
+        code_issued("METRICS-CONFIGURED", "random");
+        for attacker_chosen in ["METRICS-X1", "METRICS-X2", "METRICS-X3"] {
+            code_issued(attacker_chosen, "random");
+        }
+        let text = metrics().render();
+        assert!(text.contains(r#"product="METRICS-CONFIGURED""#), "{text}");
+        assert!(!text.contains("METRICS-X"), "{text}");
+        assert!(text.contains(r#"product="other""#), "{text}");
+    }
 }

@@ -63,6 +63,7 @@ pub async fn observe<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::R
     let started = Instant::now();
     let operation = operation_of(request.uri().path());
     let request_id = request_id_of(&request);
+    let client = crate::api::client_address(&request);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -114,11 +115,19 @@ pub async fn observe<E: Endpoint>(endpoint: Arc<E>, request: Request) -> poem::R
         .observe(elapsed.as_secs_f64());
     span.record("outcome", outcome.as_str());
     span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "request answered"
-        );
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        if status.is_success() {
+            tracing::info!(status = status.as_u16(), latency_ms, "request answered");
+        } else {
+            // Who was refused: the client's address (through trusted proxies), never a credential.
+            let client = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            tracing::info!(
+                status = status.as_u16(),
+                latency_ms,
+                client,
+                "request answered"
+            );
+        }
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -154,6 +163,8 @@ fn error_code(body: &[u8]) -> Option<String> {
         .pointer("/error/code")
         .or_else(|| answer.get("errorMessage"))?
         .as_str()?;
+    // `INVALID_REQUEST: page: …`: the code is what precedes the detail.
+    let code = code.split(':').next().unwrap_or_default();
     // Codes are SCREAMING_SNAKE_CASE; anything else is not a label we want.
     (code.len() <= 64 && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
         .then(|| code.to_owned())
@@ -199,6 +210,11 @@ mod tests {
         assert_eq!(
             error_code(br#"{"errorCode":"2X310/1","errorMessage":"INVALID_KEY"}"#).as_deref(),
             Some("INVALID_KEY")
+        );
+        assert_eq!(
+            error_code(br#"{"errorCode":"1N290/1","errorMessage":"INVALID_REQUEST: page: x"}"#)
+                .as_deref(),
+            Some("INVALID_REQUEST")
         );
         assert_eq!(error_code(b"<html>"), None);
         assert_eq!(error_code(br#"{"error":{"code":"lower case"}}"#), None);

@@ -48,7 +48,12 @@ pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
         let _ = writeln!(out, "{label:<30} {value}");
     };
     line("code", license.activation_code.clone());
-    line("status", purchase.status.as_str().into());
+    let status = if license.trial {
+        format!("{} (trial)", purchase.status)
+    } else {
+        purchase.status.to_string()
+    };
+    line("status", status);
     let product = match &license.product_name {
         Some(name) => format!("{} ({name})", license.publisher_product_id),
         None => license.publisher_product_id.clone(),
@@ -105,7 +110,7 @@ pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
     line("externalContext", or_none(&license.external_context));
     let _ = writeln!(out, "events");
     for Event { event, .. } in history {
-        let from = event.from_status.as_deref().unwrap_or("(new)");
+        let from = event.from_status.map_or("(new)", |status| status.as_str());
         let reason = event
             .reason
             .as_deref()
@@ -138,6 +143,9 @@ pub fn check_config() -> anyhow::Result<()> {
     // plain string and may carry a password.
     settings.database_url = settings.database_url.as_deref().map(mask_url_password);
     println!("{settings:#?}");
+    for warning in settings.warnings() {
+        println!("warning: {warning}");
+    }
     println!("configuration is valid");
     Ok(())
 }

@@ -1,6 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// One answered call from Nexway. The unique (operation, nexway_fulfillment_id, order_id) index
+pub use crate::vocabulary::Operation;
+
+/// One answered call from Nexway. The unique (operation, nexway_fulfillment_id, order_id, repeat) index
 /// is what makes repeats and concurrent duplicates safe: the first insert wins, the others replay.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "fulfillment")]
@@ -10,10 +12,15 @@ pub struct Model {
     /// The id nexkey answered (`publisherFulfillmentId`); Nexway sends it back later.
     #[sea_orm(unique)]
     pub publisher_fulfillment_id: String,
-    pub operation: String,
+    pub operation: Operation,
     pub nexway_fulfillment_id: String,
     /// Empty when the call named no order: NULLs would not collide in a unique index.
     pub order_id: String,
+    /// 0, or n for the n-th time a suspend or reactivate with this identity was a new call
+    /// (after the opposite operation had been applied to its licenses).
+    pub repeat: i32,
+    /// Set on a cancel or suspend answered before the `new` of its life: the life it waits for.
+    pub pending_life: Option<String>,
     /// SHA-256 of the normalised command, to tell a true repeat from a conflicting one.
     pub request_digest: String,
     /// The answer body exactly as sent, replayed byte for byte.

@@ -5,6 +5,7 @@ pub mod fulfillment;
 pub mod license;
 pub mod license_event;
 pub mod pool_key;
+pub mod vocabulary;
 
 pub mod prelude {
     pub use super::customer::Entity as Customer;

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+pub use crate::vocabulary::Status;
+
 /// An activation code and what it unlocks.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "license")]
@@ -14,8 +16,15 @@ pub struct Model {
     pub nexway_product_id: Option<String>,
     pub product_name: Option<String>,
     pub customer_id: i64,
-    /// active | suspended | canceled | superseded (expired is computed from end_date).
-    pub status: String,
+    /// The buyer as the purchase's call described them (the customer row keeps the first call's
+    /// details); None on licenses written before these columns, which read the customer row.
+    pub buyer_first_name: Option<String>,
+    pub buyer_last_name: Option<String>,
+    pub buyer_company_name: Option<String>,
+    /// Never `expired`: that is computed from `end_date`.
+    pub status: Status,
+    /// A free trial's code (`checkout.trialContext` CREATION) until a conversion makes it ordinary.
+    pub trial: bool,
     pub start_date: Option<Date>,
     pub end_date: Option<Date>,
     /// The fulfillment (row id) that issued this code.

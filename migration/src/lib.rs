@@ -5,6 +5,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_core;
 mod m20261123_000002_key_pool;
 mod m20261123_000003_license_parent_index;
+mod m20261123_000004_license_life;
+mod m20261123_000005_readiness_probe;
 
 pub struct Migrator;
 
@@ -15,6 +17,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_key_pool::Migration),
             Box::new(m20261123_000003_license_parent_index::Migration),
+            Box::new(m20261123_000004_license_life::Migration),
+            Box::new(m20261123_000005_readiness_probe::Migration),
         ]
     }
 }

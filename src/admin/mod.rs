@@ -4,14 +4,12 @@
 
 use chrono::Utc;
 use entity::{customer, fulfillment, license, license_event};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use crate::error::{Error, Result};
-use crate::fulfillment::{MAX_GENERATIONS, ManualAction, Status, Step, manual_step};
-use crate::store::licenses::{self, lookup_key};
+use crate::fulfillment::{MAX_GENERATIONS, ManualAction, Status, Step, effective, manual_step};
+use crate::store::licenses::{self, NewEvent, Search, Transition, lookup_key};
+use crate::store::{customers, fulfillments};
 
 /// A license as support sees it: its buyer, its effective status and the license it replaced.
 #[derive(Debug, Clone)]
@@ -37,11 +35,7 @@ pub async fn purchase(db: &impl ConnectionTrait, key: &str) -> Result<Option<Pur
     if wanted.is_empty() {
         return Ok(None);
     }
-    let candidates = license::Entity::find()
-        .filter(license::Column::LookupKey.eq(&wanted))
-        .order_by_asc(license::Column::Id)
-        .all(db)
-        .await?;
+    let candidates = licenses::by_lookup_key(db, &wanted).await?;
     // Two codes can differ only by their separators; the one typed exactly wins.
     let exact = candidates
         .iter()
@@ -62,21 +56,14 @@ async fn assemble(db: &impl ConnectionTrait, license: license::Model) -> Result<
         if chain.len() > MAX_GENERATIONS {
             return Err(Error::Internal);
         }
-        let parent = license::Entity::find_by_id(parent_id)
-            .one(db)
-            .await?
-            .ok_or(Error::Internal)?;
-        chain.push(parent);
+        chain.push(licenses::by_id(db, parent_id).await?);
     }
     let today = Utc::now().date_naive();
     let mut purchase: Option<Purchase> = None;
     for license in chain.into_iter().rev() {
-        let customer = customer::Entity::find_by_id(license.customer_id)
-            .one(db)
-            .await?
-            .ok_or(Error::Internal)?;
+        let customer = as_purchased(customers::by_id(db, license.customer_id).await?, &license);
         purchase = Some(Purchase {
-            status: Status::effective(&license.status, license.end_date, today),
+            status: effective(license.status, license.end_date, today),
             license,
             customer,
             parent: purchase.map(Box::new),
@@ -85,14 +72,28 @@ async fn assemble(db: &impl ConnectionTrait, license: license::Model) -> Result<
     purchase.ok_or(Error::Internal)
 }
 
+/// The buyer as the license's own purchase described them: the customer row keeps the first
+/// call's details, each license those of its call. Licenses written before nexkey kept them
+/// (no detail of their own) show the customer row.
+fn as_purchased(mut customer: customer::Model, license: &license::Model) -> customer::Model {
+    let own = [
+        &license.buyer_first_name,
+        &license.buyer_last_name,
+        &license.buyer_company_name,
+    ];
+    if own.iter().any(|detail| detail.is_some()) {
+        customer.first_name = license.buyer_first_name.clone();
+        customer.last_name = license.buyer_last_name.clone();
+        customer.company_name = license.buyer_company_name.clone();
+    }
+    customer
+}
+
 /// Everything that happened to a license, oldest first.
 pub async fn history(db: &impl ConnectionTrait, license_id: i64) -> Result<Vec<Event>> {
     let events = licenses::events(db, license_id).await?;
     let call_ids: Vec<i64> = events.iter().filter_map(|e| e.fulfillment_id).collect();
-    let calls = fulfillment::Entity::find()
-        .filter(fulfillment::Column::Id.is_in(call_ids))
-        .all(db)
-        .await?;
+    let calls = fulfillments::by_ids(db, call_ids).await?;
     Ok(events
         .into_iter()
         .map(|event| {
@@ -125,63 +126,29 @@ pub async fn search(
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<Purchase>, u64)> {
-    use license::Column;
-    let mut condition = Condition::all();
-    if let Some(email) = &filter.email {
-        let buyer = customer::Entity::find()
-            .filter(customer::Column::Email.eq(email.trim().to_lowercase()))
-            .one(db)
-            .await?;
-        condition = condition.add(Column::CustomerId.eq(buyer.map_or(-1, |c| c.id)));
-    }
-    if let Some(id) = &filter.nexway_fulfillment_id {
-        condition = condition.add(
-            Condition::any()
-                .add(Column::NexwayFulfillmentId.eq(id))
-                .add(Column::InitialNexwayFulfillmentId.eq(id)),
-        );
-    }
-    if let Some(id) = &filter.publisher_fulfillment_id {
-        condition = condition.add(Column::PublisherFulfillmentId.eq(id));
-    }
-    if let Some(order) = &filter.order_id {
-        condition = condition.add(Column::OrderId.eq(order));
-    }
-    if let Some(product) = &filter.product {
-        condition = condition.add(Column::PublisherProductId.eq(product));
-    }
-    if let Some(status) = filter.status {
-        condition = condition.add(status_condition(status));
-    }
-    let query = license::Entity::find()
-        .filter(condition)
-        .order_by_desc(Column::Id);
-    let paginator = query.paginate(db, per_page.max(1));
-    let total = paginator.num_items().await?;
+    let customer_id = match &filter.email {
+        Some(email) => Some(
+            customers::by_email(db, &email.trim().to_lowercase())
+                .await?
+                .map_or(-1, |customer| customer.id),
+        ),
+        None => None,
+    };
+    let search = Search {
+        customer_id,
+        nexway_fulfillment_id: filter.nexway_fulfillment_id.as_deref(),
+        publisher_fulfillment_id: filter.publisher_fulfillment_id.as_deref(),
+        order_id: filter.order_id.as_deref(),
+        product: filter.product.as_deref(),
+        status: filter.status,
+        today: Utc::now().date_naive(),
+    };
+    let (page, total) = licenses::search(db, &search, page, per_page).await?;
     let mut found = Vec::new();
-    for license in paginator.fetch_page(page.saturating_sub(1)).await? {
+    for license in page {
         found.push(assemble(db, license).await?);
     }
     Ok((found, total))
-}
-
-/// The stored form of a status as read today.
-fn status_condition(status: Status) -> Condition {
-    use license::Column;
-    let today = Utc::now().date_naive();
-    let live = Column::Status.is_in([Status::Active.as_str(), Status::Suspended.as_str()]);
-    let not_past_end = Condition::any()
-        .add(Column::EndDate.is_null())
-        .add(Column::EndDate.gte(today));
-    match status {
-        Status::Expired => Condition::all().add(live).add(Column::EndDate.lt(today)),
-        Status::Active | Status::Suspended => Condition::all()
-            .add(Column::Status.eq(status.as_str()))
-            .add(not_past_end),
-        Status::Canceled | Status::Superseded => {
-            Condition::all().add(Column::Status.eq(status.as_str()))
-        }
-    }
 }
 
 /// Revokes or reinstates a license by hand, with the reason written to its events.
@@ -202,36 +169,27 @@ pub async fn act(
     let Some(found) = purchase(&txn, key).await? else {
         return Err(Error::NotFound);
     };
-    let license = licenses::find_for_update(&txn, license::Column::Id.eq(found.license.id).into())
-        .await?
-        .pop()
-        .ok_or(Error::NotFound)?;
+    let license = licenses::by_id_for_update(&txn, found.license.id).await?;
     let today = Utc::now().date_naive();
-    let from = Status::effective(&license.status, license.end_date, today);
+    let from = effective(license.status, license.end_date, today);
+    let id = license.id;
     if let Step::To(to) = manual_step(action, from)? {
-        use sea_orm::{ActiveValue::Set, IntoActiveModel};
-        let mut row = license.clone().into_active_model();
-        row.status = Set(to.as_str().to_owned());
-        licenses::update(&txn, row).await?;
-        licenses::record_event(
-            &txn,
-            license.id,
-            Some(from.as_str()),
-            to.as_str(),
-            action.as_str(),
-            None,
-            Some(reason),
-        )
-        .await?;
+        let transition = Transition {
+            status: to,
+            end_date: None,
+            product: None,
+            trial: None,
+        };
+        let event = NewEvent {
+            from: Some(from),
+            to,
+            cause: action.cause(),
+            fulfillment_id: None,
+            reason: Some(reason.to_owned()),
+        };
+        licenses::transition(&txn, license, &transition, &event).await?;
     }
-    let updated = assemble(&txn, licenses_by_id(&txn, license.id).await?).await?;
+    let updated = assemble(&txn, licenses::by_id(&txn, id).await?).await?;
     txn.commit().await?;
     Ok(updated)
-}
-
-async fn licenses_by_id(db: &impl ConnectionTrait, id: i64) -> Result<license::Model> {
-    license::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(Error::Internal)
 }

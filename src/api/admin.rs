@@ -2,10 +2,10 @@
 //! conventions of that API family (API key as the Basic user name or `?key=`, errors as
 //! `{"errorCode","errorMessage"}`).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use poem::Request;
+use poem_openapi::ApiRequest;
 use poem_openapi::auth::{ApiKey, Basic};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
@@ -13,8 +13,12 @@ use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 use secrecy::SecretString;
 
+use poem::http::StatusCode;
+
 use super::ApiTags;
 use super::admin_auth::{AdminGate, Denied};
+use super::error::{REALM_ADMIN, RETRY_BAD_KEY, RETRY_STORAGE};
+use super::params::StatusFilter;
 use super::purchase::PurchaseDto;
 use crate::admin::{self, Filter};
 use crate::error::Error;
@@ -60,39 +64,63 @@ pub struct AdminErrorBody {
 }
 
 /// An admin failure: the codes of that API family, and nexkey's own (`…N…`) for the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminFailure {
     InvalidKey,
     NoApiKey,
     InvalidApiKey,
     TooManyBadKeys,
-    InvalidRequest,
+    /// A bad parameter or body; the text names it (`INVALID_REQUEST: page: …`).
+    InvalidRequest(String),
     InvalidTransition,
+    /// A state-changing call from another site (`Origin`, `Sec-Fetch-Site`).
+    CrossSite,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RequestTimeout,
     StorageUnavailable,
     Internal,
 }
 
 impl AdminFailure {
-    pub fn status(self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         match self {
-            AdminFailure::InvalidRequest => 400,
-            AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => 401,
-            AdminFailure::InvalidKey => 404,
-            AdminFailure::InvalidTransition => 409,
-            AdminFailure::TooManyBadKeys => 429,
-            AdminFailure::Internal => 500,
-            AdminFailure::StorageUnavailable => 503,
+            AdminFailure::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            AdminFailure::CrossSite => StatusCode::FORBIDDEN,
+            AdminFailure::InvalidKey | AdminFailure::NotFound => StatusCode::NOT_FOUND,
+            AdminFailure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AdminFailure::InvalidTransition => StatusCode::CONFLICT,
+            AdminFailure::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            AdminFailure::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminFailure::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AdminFailure::TooManyBadKeys => StatusCode::TOO_MANY_REQUESTS,
+            AdminFailure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminFailure::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
-    pub fn body(self) -> AdminErrorBody {
+    pub fn body(&self) -> AdminErrorBody {
         let (code, message) = match self {
             AdminFailure::InvalidKey => ("2X310/1", "INVALID_KEY"),
             AdminFailure::NoApiKey => ("2S290/6", "NO_API_KEY"),
             AdminFailure::InvalidApiKey => ("3S290/7", "INVALID_API_KEY"),
             AdminFailure::TooManyBadKeys => ("1S290/A", "TOO_MANY_REQUESTS_WITH_BAD_KEY"),
-            AdminFailure::InvalidRequest => ("1N290/1", "INVALID_REQUEST"),
+            AdminFailure::InvalidRequest(detail) => {
+                return AdminErrorBody {
+                    error_code: "1N290/1".into(),
+                    error_message: format!("INVALID_REQUEST: {detail}"),
+                };
+            }
             AdminFailure::InvalidTransition => ("1N310/2", "INVALID_TRANSITION"),
+            AdminFailure::CrossSite => ("1N290/3", "CROSS_SITE_REQUEST"),
+            AdminFailure::NotFound => ("1N290/4", "NOT_FOUND"),
+            AdminFailure::MethodNotAllowed => ("1N290/5", "METHOD_NOT_ALLOWED"),
+            AdminFailure::PayloadTooLarge => ("1N290/6", "PAYLOAD_TOO_LARGE"),
+            AdminFailure::UnsupportedMediaType => ("1N290/7", "UNSUPPORTED_MEDIA_TYPE"),
+            AdminFailure::RequestTimeout => ("1N290/8", "REQUEST_TIMEOUT"),
             AdminFailure::StorageUnavailable => ("5N000/1", "STORAGE_UNAVAILABLE"),
             AdminFailure::Internal => ("5N000/2", "INTERNAL"),
         };
@@ -116,12 +144,19 @@ impl From<Denied> for AdminFailure {
 impl From<Error> for AdminFailure {
     fn from(error: Error) -> Self {
         match error {
-            Error::NotFound | Error::UnknownFulfillment(_) => AdminFailure::InvalidKey,
-            Error::InvalidRequest(_) => AdminFailure::InvalidRequest,
+            Error::UnknownFulfillment(_) => AdminFailure::InvalidKey,
+            Error::InvalidRequest(detail) => AdminFailure::InvalidRequest(detail),
+            Error::NotFound => AdminFailure::NotFound,
             Error::InvalidTransition(_) => AdminFailure::InvalidTransition,
             Error::StorageUnavailable => AdminFailure::StorageUnavailable,
-            other => {
-                tracing::error!(error = %other, "admin call failed");
+            // Failures of Nexway's calls, which no support action causes.
+            Error::UnknownProduct(_)
+            | Error::IdempotencyConflict
+            | Error::ReferencesDisagree(_)
+            | Error::PoolExhausted(_)
+            | Error::KeyGeneration(_)
+            | Error::Internal => {
+                tracing::error!(error = %error, "admin call failed");
                 AdminFailure::Internal
             }
         }
@@ -133,7 +168,7 @@ impl From<Error> for AdminFailure {
 pub enum AdminResponse<T: ToJSON + Send + Sync> {
     #[oai(status = 200)]
     Ok(Json<T>),
-    /// 1N290/1 INVALID_REQUEST: a parameter or body is invalid.
+    /// 1N290/1 INVALID_REQUEST: a parameter or body is invalid; the message names it.
     #[oai(status = 400)]
     BadRequest(Json<AdminErrorBody>),
     /// 2S290/6 NO_API_KEY, 3S290/7 INVALID_API_KEY.
@@ -142,12 +177,18 @@ pub enum AdminResponse<T: ToJSON + Send + Sync> {
         Json<AdminErrorBody>,
         #[oai(header = "WWW-Authenticate")] String,
     ),
-    /// 2X310/1 INVALID_KEY: no such license key.
+    /// 1N290/3 CROSS_SITE_REQUEST: a state-changing call from another site's page.
+    #[oai(status = 403)]
+    Forbidden(Json<AdminErrorBody>),
+    /// 2X310/1 INVALID_KEY: no such license key; 1N290/4 NOT_FOUND: no such product pool.
     #[oai(status = 404)]
     NotFound(Json<AdminErrorBody>),
     /// 1N310/2 INVALID_TRANSITION: the license cannot take this action.
     #[oai(status = 409)]
     Conflict(Json<AdminErrorBody>),
+    /// 1N290/7 UNSUPPORTED_MEDIA_TYPE: the body's content type is not the one documented.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<AdminErrorBody>),
     /// 1S290/A TOO_MANY_REQUESTS_WITH_BAD_KEY: this address sent too many bad keys; wait.
     #[oai(status = 429)]
     TooManyRequests(Json<AdminErrorBody>, #[oai(header = "Retry-After")] u64),
@@ -159,21 +200,36 @@ pub enum AdminResponse<T: ToJSON + Send + Sync> {
     Unavailable(Json<AdminErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
-fn bad_request<T: ToJSON + Send + Sync>(_: poem::Error) -> AdminResponse<T> {
-    AdminFailure::InvalidRequest.into()
+fn bad_request<T: ToJSON + Send + Sync>(error: poem::Error) -> AdminResponse<T> {
+    if error.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return AdminFailure::UnsupportedMediaType.into();
+    }
+    // poem names the parameter or the body in its message.
+    AdminFailure::InvalidRequest(error.to_string()).into()
 }
 
 impl<T: ToJSON + Send + Sync> From<AdminFailure> for AdminResponse<T> {
     fn from(failure: AdminFailure) -> Self {
         let body = Json(failure.body());
-        match failure.status() {
-            400 => AdminResponse::BadRequest(body),
-            401 => AdminResponse::Unauthorized(body, "Basic realm=\"nexkey admin\"".into()),
-            404 => AdminResponse::NotFound(body),
-            409 => AdminResponse::Conflict(body),
-            429 => AdminResponse::TooManyRequests(body, 60),
-            503 => AdminResponse::Unavailable(body, 5),
-            _ => AdminResponse::Internal(body),
+        match failure {
+            AdminFailure::InvalidRequest(_) => AdminResponse::BadRequest(body),
+            AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => {
+                AdminResponse::Unauthorized(body, REALM_ADMIN.into())
+            }
+            AdminFailure::CrossSite => AdminResponse::Forbidden(body),
+            AdminFailure::InvalidKey | AdminFailure::NotFound => AdminResponse::NotFound(body),
+            AdminFailure::UnsupportedMediaType => AdminResponse::UnsupportedMediaType(body),
+            AdminFailure::InvalidTransition => AdminResponse::Conflict(body),
+            AdminFailure::TooManyBadKeys => AdminResponse::TooManyRequests(body, RETRY_BAD_KEY),
+            AdminFailure::StorageUnavailable => {
+                AdminResponse::Unavailable(body, RETRY_STORAGE.into())
+            }
+            // Transport failures are answered by the framework layer (api::edge), never by an
+            // operation; a 500 here would be a bug.
+            AdminFailure::MethodNotAllowed
+            | AdminFailure::RequestTimeout
+            | AdminFailure::PayloadTooLarge
+            | AdminFailure::Internal => AdminResponse::Internal(body),
         }
     }
 }
@@ -216,7 +272,12 @@ pub struct EventDto {
 
 #[derive(Debug, Object)]
 pub struct ActionRequest {
-    /// Why, for the audit trail (1 to 1000 characters).
+    /// Why, for the audit trail (1 to 1000 characters, no control characters).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub reason: String,
 }
 
@@ -266,6 +327,24 @@ pub struct ImportResult {
     pub stock: StockDto,
 }
 
+/// The codes of a pool import: a CSV file. `text/csv` (never `text/plain`): a browser cannot
+/// send it from another site without asking first (a CORS preflight nexkey never grants).
+#[derive(ApiRequest)]
+pub enum CsvBody {
+    #[oai(content_type = "text/csv")]
+    Csv(PlainText<String>),
+    #[oai(content_type = "text/csv; charset=utf-8")]
+    CsvUtf8(PlainText<String>),
+}
+
+impl CsvBody {
+    fn text(&self) -> &str {
+        match self {
+            CsvBody::Csv(text) | CsvBody::CsvUtf8(text) => text,
+        }
+    }
+}
+
 pub struct AdminApi {
     service: Arc<Service>,
     gate: Arc<AdminGate>,
@@ -294,7 +373,7 @@ impl AdminApi {
     }
 
     fn admit(&self, request: &Request, auth: &AdminAuth) -> Answer<()> {
-        let address = remote_ip(request);
+        let address = super::client_address(request);
         Ok(self.gate.check(address, auth.key().as_ref())?)
     }
 
@@ -316,9 +395,9 @@ impl AdminApi {
             .into_iter()
             .map(|line| EventDto {
                 at: line.event.created_at,
-                operation: line.event.operation,
-                from_status: line.event.from_status,
-                to_status: line.event.to_status,
+                operation: line.event.operation.as_str().to_owned(),
+                from_status: line.event.from_status.map(|s| s.as_str().to_owned()),
+                to_status: line.event.to_status.as_str().to_owned(),
                 reason: line.event.reason,
                 nexway_fulfillment_id: line.call.as_ref().map(|c| c.nexway_fulfillment_id.clone()),
                 publisher_fulfillment_id: line
@@ -343,15 +422,6 @@ impl AdminApi {
     }
 }
 
-/// The TCP peer's address (nexkey is meant to be reached directly or through a proxy on the
-/// same host, which then answers for all its clients).
-pub fn remote_ip(request: &Request) -> Option<IpAddr> {
-    request
-        .remote_addr()
-        .as_socket_addr()
-        .map(|address| address.ip())
-}
-
 #[OpenApi(tag = "ApiTags::Support")]
 impl AdminApi {
     /// Look a license key up
@@ -365,6 +435,12 @@ impl AdminApi {
         &self,
         request: &Request,
         auth: AdminAuth,
+        /// The license key (case and separators do not matter).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+        ))]
         key: Path<String>,
     ) -> AdminResponse<PurchaseDto> {
         self.respond(
@@ -391,16 +467,53 @@ impl AdminApi {
         &self,
         request: &Request,
         auth: AdminAuth,
+        #[oai(validator(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+        ))]
         email: Query<Option<String>>,
-        #[oai(name = "nexwayFulfillmentId")] nexway_fulfillment_id: Query<Option<String>>,
-        #[oai(name = "publisherFulfillmentId")] publisher_fulfillment_id: Query<Option<String>>,
-        #[oai(name = "orderId")] order_id: Query<Option<String>>,
-        /// active | suspended | canceled | expired | superseded
-        status: Query<Option<String>>,
+        #[oai(
+            name = "nexwayFulfillmentId",
+            validator(
+                min_length = 1,
+                max_length = 256,
+                pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+            )
+        )]
+        nexway_fulfillment_id: Query<Option<String>>,
+        #[oai(
+            name = "publisherFulfillmentId",
+            validator(
+                min_length = 1,
+                max_length = 256,
+                pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+            )
+        )]
+        publisher_fulfillment_id: Query<Option<String>>,
+        #[oai(
+            name = "orderId",
+            validator(
+                min_length = 1,
+                max_length = 256,
+                pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+            )
+        )]
+        order_id: Query<Option<String>>,
+        /// `expired` finds active licenses past their end date.
+        status: Query<Option<StatusFilter>>,
         /// `publisherProductId`
+        #[oai(validator(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+        ))]
         product: Query<Option<String>>,
-        /// From 1.
-        #[oai(default = "first_page", validator(minimum(value = "1")))]
+        /// From 1 to 100000.
+        #[oai(
+            default = "first_page",
+            validator(minimum(value = "1"), maximum(value = "100000"))
+        )]
         page: Query<u64>,
         #[oai(
             name = "perPage",
@@ -412,10 +525,7 @@ impl AdminApi {
         self.respond(
             async {
                 self.admit(request, &auth)?;
-                let status = match status.0.as_deref() {
-                    None => None,
-                    Some(text) => Some(parse_status(text).ok_or(AdminFailure::InvalidRequest)?),
-                };
+                let status = status.0.map(Status::from);
                 let filter = Filter {
                     email: email.0,
                     nexway_fulfillment_id: nexway_fulfillment_id.0,
@@ -448,6 +558,12 @@ impl AdminApi {
         &self,
         request: &Request,
         auth: AdminAuth,
+        /// The license key (case and separators do not matter).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+        ))]
         key: Path<String>,
     ) -> AdminResponse<LicenseDetail> {
         self.respond(
@@ -472,6 +588,12 @@ impl AdminApi {
         &self,
         request: &Request,
         auth: AdminAuth,
+        /// The license key (case and separators do not matter).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+        ))]
         key: Path<String>,
         body: Json<ActionRequest>,
     ) -> AdminResponse<LicenseDetail> {
@@ -497,6 +619,12 @@ impl AdminApi {
         &self,
         request: &Request,
         auth: AdminAuth,
+        /// The license key (case and separators do not matter).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+        ))]
         key: Path<String>,
         body: Json<ActionRequest>,
     ) -> AdminResponse<LicenseDetail> {
@@ -563,13 +691,29 @@ impl AdminApi {
         &self,
         request: &Request,
         auth: AdminAuth,
+        /// A product configured with the `pool` generator (any other: 404 NOT_FOUND).
+        #[oai(validator(
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+        ))]
         product: Path<String>,
-        body: PlainText<String>,
+        body: CsvBody,
     ) -> AdminResponse<ImportResult> {
         self.respond(
             async {
                 self.admit(request, &auth)?;
-                let codes = pool::parse_csv(&body.0).map_err(|_| AdminFailure::InvalidRequest)?;
+                let is_pool = self
+                    .service
+                    .catalog()
+                    .products()
+                    .any(|(id, policy)| id == product.0.as_str() && policy.generator.name() == "pool");
+                if !is_pool {
+                    // This product has no pool to load: the resource does not exist.
+                    return Err(AdminFailure::NotFound);
+                }
+                let codes = pool::parse_csv(body.text())
+                    .map_err(|reason| AdminFailure::InvalidRequest(format!("body: {reason}")))?;
                 let db = self.service.db();
                 let report = pool::import(db, &product, &codes).await.map_err(Error::from)?;
                 let stock = pool::stock(db, &product).await.map_err(Error::from)?;
@@ -588,16 +732,4 @@ fn first_page() -> u64 {
 
 fn default_per_page() -> u64 {
     25
-}
-
-fn parse_status(text: &str) -> Option<Status> {
-    [
-        Status::Active,
-        Status::Suspended,
-        Status::Canceled,
-        Status::Expired,
-        Status::Superseded,
-    ]
-    .into_iter()
-    .find(|status| status.as_str() == text)
 }

@@ -11,8 +11,9 @@ use poem::web::headers::{Authorization, HeaderMapExt};
 use poem::{Request, Response};
 use secrecy::SecretString;
 
-use super::admin::{AdminFailure, remote_ip};
+use super::admin::AdminFailure;
 use super::admin_auth::AdminGate;
+use super::params::{MAX_PARAM, check_text};
 use super::purchase::PurchaseDto;
 use crate::admin;
 use crate::fulfillment::Service;
@@ -45,12 +46,18 @@ impl LkeyPage {
             .map(|basic| basic.username().to_owned())
             .or_else(|| query.get("key").cloned())
             .map(SecretString::from);
-        if let Err(denied) = self.gate.check(remote_ip(request), key.as_ref()) {
+        if let Err(denied) = self
+            .gate
+            .check(super::client_address(request), key.as_ref())
+        {
             return failure_page(denied.into());
         }
         let raw = &request.uri().path()[PREFIX.len()..];
         // The key as typed in the address bar (`%20` for a space).
         let wanted = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        if let Err(failure) = check_text("key", &wanted, MAX_PARAM) {
+            return failure_page(failure);
+        }
         let db = self.service.db();
         let found = match admin::purchase(db, &wanted).await {
             Ok(found) => found,
@@ -80,9 +87,14 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
         .unwrap_or_default();
     let customer = &purchase.customer;
     let mut body = String::new();
+    let trial = if purchase.custom_fields.contains_key("trial") {
+        " <span class=\"status trial\">trial</span>"
+    } else {
+        ""
+    };
     let _ = write!(
         body,
-        "<h1><code>{}</code> <span class=\"status {status}\">{status}</span></h1>",
+        "<h1><code>{}</code> <span class=\"status {status}\">{status}</span>{trial}</h1>",
         escape(&purchase.license_key)
     );
     let mut facts = vec![
@@ -102,8 +114,8 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
             "Customer",
             format!(
                 "{} &lt;{}&gt;",
-                escape(&customer.name),
-                escape(&customer.email)
+                isolate(&customer.name),
+                isolate(&customer.email)
             ),
         ),
         ("Active now", yes_no(purchase.active).into()),
@@ -120,12 +132,12 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
         for field in &group.fields {
             facts.push((
                 "Customer detail",
-                format!("{}: {}", escape(&field.name), escape(&field.value)),
+                format!("{}: {}", escape(&field.name), isolate(&field.value)),
             ));
         }
     }
     for (name, value) in &purchase.custom_fields {
-        facts.push(("Reference", format!("{}: {}", escape(name), escape(value))));
+        facts.push(("Reference", format!("{}: {}", escape(name), isolate(value))));
     }
     let mut parent = purchase.parent.as_deref();
     while let Some(previous) = parent {
@@ -162,10 +174,10 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
             body,
             "<tr><td>{}</td><td>{}</td><td>{} &rarr; {}</td><td>{}</td><td>{}</td></tr>",
             event.created_at.to_rfc3339(),
-            escape(&event.operation),
-            escape(event.from_status.as_deref().unwrap_or("")),
-            escape(&event.to_status),
-            escape(event.reason.as_deref().unwrap_or("")),
+            event.operation.as_str(),
+            event.from_status.map_or("", |status| status.as_str()),
+            event.to_status.as_str(),
+            isolate(event.reason.as_deref().unwrap_or("")),
             escape(
                 line.call
                     .as_ref()
@@ -180,7 +192,7 @@ fn page(purchase: &PurchaseDto, history: &[admin::Event]) -> String {
 
 fn failure_page(failure: AdminFailure) -> Response {
     let error = failure.body();
-    let explanation = match failure {
+    let explanation = match &failure {
         AdminFailure::NoApiKey | AdminFailure::InvalidApiKey => {
             "An admin API key is required: enter it as the user name, or add ?key=… to the URL."
         }
@@ -195,13 +207,12 @@ fn failure_page(failure: AdminFailure) -> Response {
         escape(&error.error_message),
         escape(&error.error_code)
     );
-    let status =
-        StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = failure.status();
     let mut response = html(status, &document(&error.error_message, &body));
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"nexkey admin\""),
+            header::HeaderValue::from_static(super::error::REALM_ADMIN),
         );
     }
     response
@@ -216,6 +227,7 @@ fn document(title: &str, body: &str) -> String {
          th,td{{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}}\
          th{{width:12rem;color:#555;font-weight:600}}code{{font-size:1.05em}}\
          .status{{font-size:.7em;padding:.15em .6em;border-radius:1em;background:#eee;vertical-align:middle}}\
+         bdi,td{{unicode-bidi:isolate}}\
          .active{{background:#d4f4dd}}.suspended{{background:#fff0c2}}.canceled,.superseded,.expired{{background:#f8d7da}}\
          </style></head><body>{body}</body></html>",
         escape(title)
@@ -227,7 +239,23 @@ fn html(status: StatusCode, document: &str) -> Response {
         .status(status)
         .content_type("text/html; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
+        // No script, no external anything, never framed; the key in the URL never leaves as a
+        // Referer.
+        .header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::X_FRAME_OPTIONS, "DENY")
         .body(document.to_owned())
+}
+
+/// The page's only style is inline; nothing else may load, run, frame it or be submitted.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// A buyer's (or support's) free text, escaped and isolated: a right-to-left override or a
+/// zero-width character inside cannot reorder or disguise what surrounds it.
+fn isolate(text: &str) -> String {
+    format!("<bdi>{}</bdi>", escape(text))
 }
 
 fn yes_no(value: bool) -> &'static str {

@@ -2,18 +2,25 @@
 
 pub mod admin;
 mod admin_auth;
+mod client;
+pub mod edge;
+pub mod error;
 pub mod lkey_page;
 pub mod ops;
+pub mod params;
 mod purchase;
+pub mod spec;
 mod stored_json;
 pub mod webhook;
 
 use poem::{IntoResponse, Response};
 use poem_openapi::{Object, Tags};
 
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 
 pub use admin_auth::AdminGate;
+pub use client::{TrustedProxies, client_address, parse_range};
+pub use error::{ErrorCode, HttpError};
 pub use stored_json::StoredJson;
 
 #[derive(Tags)]
@@ -37,8 +44,8 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-impl From<&Error> for ErrorBody {
-    fn from(error: &Error) -> Self {
+impl From<&HttpError> for ErrorBody {
+    fn from(error: &HttpError) -> Self {
         ErrorBody {
             error: ErrorDetail {
                 code: error.code(),
@@ -50,19 +57,18 @@ impl From<&Error> for ErrorBody {
 
 /// The error as a complete HTTP answer, for the places outside a typed operation (middleware,
 /// unknown paths). Typed operations build the same body through their response enums.
-pub fn error_response(error: &Error) -> Response {
-    let status = poem::http::StatusCode::from_u16(error.status()).expect("statuses are valid");
+pub fn error_response(error: &HttpError) -> Response {
     let mut response = poem_openapi::payload::Json(ErrorBody::from(error)).into_response();
-    response.set_status(status);
+    response.set_status(error.status());
     if let Some(seconds) = error.retry_after() {
         response
             .headers_mut()
             .insert(poem::http::header::RETRY_AFTER, seconds.into());
     }
-    if matches!(error, Error::Unauthorized) {
+    if matches!(error, HttpError::Unauthorized) {
         response.headers_mut().insert(
             poem::http::header::WWW_AUTHENTICATE,
-            poem::http::HeaderValue::from_static("Basic realm=\"nexkey\""),
+            poem::http::HeaderValue::from_static(error::REALM_NEXWAY),
         );
     }
     response
@@ -70,18 +76,18 @@ pub fn error_response(error: &Error) -> Response {
 
 /// Maps the framework's own refusals (bad JSON, missing auth, wrong content type, body too large)
 /// onto our errors, so they too are answered in the documented shape.
-pub fn framework_error(error: &poem::Error) -> Error {
+pub fn framework_error(error: &poem::Error) -> HttpError {
     use poem::http::StatusCode;
     match error.status() {
-        StatusCode::UNAUTHORIZED => Error::Unauthorized,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType,
-        StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
-        StatusCode::NOT_FOUND => Error::NotFound,
-        StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed,
-        status if status.is_client_error() => Error::InvalidRequest(error.to_string()),
+        StatusCode::UNAUTHORIZED => HttpError::Unauthorized,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => HttpError::UnsupportedMediaType,
+        StatusCode::PAYLOAD_TOO_LARGE => HttpError::PayloadTooLarge,
+        StatusCode::NOT_FOUND => HttpError::NoSuchPath,
+        StatusCode::METHOD_NOT_ALLOWED => HttpError::MethodNotAllowed,
+        status if status.is_client_error() => Error::InvalidRequest(error.to_string()).into(),
         _ => {
             tracing::error!(error = %error, "unexpected framework error");
-            Error::Internal
+            Error::Internal.into()
         }
     }
 }

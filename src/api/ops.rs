@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::{ErrorCode, HttpError, REALM_METRICS, RETRY_STORAGE};
 use super::{ErrorBody, ErrorDetail};
-use crate::error::ErrorCode;
 
 #[derive(Tags)]
 enum OpsTags {
@@ -85,11 +85,15 @@ impl OpsApi {
         OpsApi { db }
     }
 
-    /// None when ready, else why not.
+    /// None when ready, else why not. Ready means the schema is current and the database
+    /// accepts and commits a write (a full disk or a read-only file is not ready).
     async fn not_ready(&self) -> Option<String> {
         let check = async {
-            self.db.ping().await?;
-            Migrator::get_pending_migrations_read_only(&self.db).await
+            let pending = Migrator::get_pending_migrations_read_only(&self.db).await?;
+            if pending.is_empty() {
+                crate::store::db::accepts_writes(&self.db).await?;
+            }
+            Ok::<_, sea_orm::DbErr>(pending)
         };
         match tokio::time::timeout(READY_TIMEOUT, check).await {
             Ok(Ok(pending)) if pending.is_empty() => None,
@@ -106,13 +110,14 @@ impl OpsApi {
                 )
             }
             Ok(Err(error)) => {
-                tracing::warn!(%error, "readiness: database check failed");
-                crate::metrics::database_error("unavailable");
-                Some("the database is unavailable".into())
+                let fault = crate::store::fault::classify(&error);
+                tracing::warn!(%error, fault = fault.label(), "readiness: the database refused a write");
+                crate::metrics::database_error(fault.label());
+                Some("the database does not accept writes".into())
             }
             Err(_) => {
                 tracing::warn!("readiness: the database did not answer in time");
-                crate::metrics::database_error("unavailable");
+                crate::metrics::database_error(crate::store::fault::Fault::Contention.label());
                 Some("the database did not answer in time".into())
             }
         }
@@ -127,7 +132,7 @@ fn unavailable(message: String) -> ReadyResponse {
                 message,
             },
         }),
-        5,
+        RETRY_STORAGE,
     )
 }
 
@@ -145,7 +150,8 @@ impl OpsApi {
 
     /// Readiness probe
     ///
-    /// 200 when the database answers (within 2 s) and no migration is pending; else 503
+    /// 200 when no migration is pending and the database accepts and commits a write (within
+    /// 2 s); else 503
     /// `STORAGE_UNAVAILABLE` with `Retry-After`. Unauthenticated, not logged.
     #[oai(path = "/health/ready", method = "get", operation_id = "healthReady")]
     async fn ready(&self) -> ReadyResponse {
@@ -171,8 +177,8 @@ impl OpsApi {
             .and_then(|value| value.to_str().ok());
         if !token.admits(authorization) {
             return MetricsResponse::Unauthorized(
-                Json(ErrorBody::from(&crate::error::Error::Unauthorized)),
-                "Bearer realm=\"nexkey metrics\"".into(),
+                Json(ErrorBody::from(&HttpError::Unauthorized)),
+                REALM_METRICS.into(),
             );
         }
         MetricsResponse::Ok(PlainText(crate::metrics::metrics().render()))

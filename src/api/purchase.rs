@@ -191,6 +191,9 @@ impl PurchaseDto {
             ("status".into(), purchase.status.as_str().into()),
             ("generator".into(), license.generator.clone()),
         ]);
+        if license.trial {
+            custom_fields.insert("trial".into(), "true".into());
+        }
         PurchaseDto {
             id: license.id,
             name,

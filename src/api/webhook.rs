@@ -9,6 +9,7 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
 };
 
+use super::error::{HttpError, REALM_NEXWAY, RETRY_POOL, RETRY_STORAGE};
 use super::{ApiTags, ErrorBody, StoredJson, framework_error};
 use crate::error::Error;
 use crate::fulfillment::{Operation, Service};
@@ -87,6 +88,8 @@ pub struct LicenseAnswer {
     pub activation_code: String,
     /// active | suspended | canceled | expired | superseded
     pub status: String,
+    /// `true` for a free trial's code (`checkout.trialContext` CREATION); absent otherwise.
+    pub trial: Option<bool>,
     /// ISO 8601 calendar date.
     pub start_date: Option<String>,
     /// ISO 8601 calendar date; absent for a perpetual license.
@@ -128,7 +131,8 @@ pub enum FulfillmentResponse {
     /// UNKNOWN_FULFILLMENT: no license matches what the call refers to.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// IDEMPOTENCY_CONFLICT or INVALID_TRANSITION.
+    /// IDEMPOTENCY_CONFLICT, INVALID_TRANSITION, or REFERENCES_DISAGREE (the call's codes,
+    /// fulfillment ids or subscription point into different license lives). Nothing changed.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// PAYLOAD_TOO_LARGE: the body exceeds the configured limit.
@@ -152,20 +156,35 @@ fn bad_request(error: poem::Error) -> FulfillmentResponse {
     framework_error(&error).into()
 }
 
+impl From<HttpError> for FulfillmentResponse {
+    fn from(error: HttpError) -> Self {
+        use FulfillmentResponse as R;
+        let body = Json(ErrorBody::from(&error));
+        match error {
+            HttpError::Domain(domain) => match domain {
+                Error::InvalidRequest(_) => R::BadRequest(body),
+                Error::UnknownFulfillment(_) | Error::NotFound => R::NotFound(body),
+                Error::IdempotencyConflict
+                | Error::InvalidTransition(_)
+                | Error::ReferencesDisagree(_) => R::Conflict(body),
+                Error::UnknownProduct(_) => R::UnknownProduct(body),
+                Error::Internal | Error::KeyGeneration(_) => R::Internal(body),
+                Error::StorageUnavailable => R::Unavailable(body, RETRY_STORAGE),
+                Error::PoolExhausted(_) => R::Unavailable(body, RETRY_POOL),
+            },
+            HttpError::Unauthorized => R::Unauthorized(body, REALM_NEXWAY.into()),
+            HttpError::NoSuchPath => R::NotFound(body),
+            HttpError::PayloadTooLarge => R::PayloadTooLarge(body),
+            HttpError::UnsupportedMediaType => R::UnsupportedMediaType(body),
+            // Answered by the middleware before any operation runs; never through this enum.
+            HttpError::MethodNotAllowed | HttpError::RequestTimeout => R::BadRequest(body),
+        }
+    }
+}
+
 impl From<Error> for FulfillmentResponse {
     fn from(error: Error) -> Self {
-        let body = Json(ErrorBody::from(&error));
-        match error.status() {
-            400 => FulfillmentResponse::BadRequest(body),
-            401 => FulfillmentResponse::Unauthorized(body, "Basic realm=\"nexkey\"".into()),
-            404 => FulfillmentResponse::NotFound(body),
-            409 => FulfillmentResponse::Conflict(body),
-            413 => FulfillmentResponse::PayloadTooLarge(body),
-            415 => FulfillmentResponse::UnsupportedMediaType(body),
-            422 => FulfillmentResponse::UnknownProduct(body),
-            503 => FulfillmentResponse::Unavailable(body, error.retry_after().unwrap_or(5)),
-            _ => FulfillmentResponse::Internal(body),
-        }
+        HttpError::from(error).into()
     }
 }
 
@@ -188,6 +207,7 @@ impl WebhookApi {
                 FulfillmentResponse::Ok(StoredJson::new(outcome.answer), outcome.replayed)
             }
             Err(error) => {
+                let error = HttpError::from(error);
                 // The code only: messages may name activation codes, which are worth money.
                 tracing::info!(%operation, code = ?error.code(), "call refused");
                 error.into()

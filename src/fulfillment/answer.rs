@@ -24,6 +24,9 @@ pub struct Answer {
 pub struct LicenseView {
     pub activation_code: String,
     pub status: String,
+    /// A free trial's code; absent for ordinary licenses, so their answers are unchanged.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub trial: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_date: Option<NaiveDate>,
     /// Absent for a perpetual license.

@@ -6,9 +6,46 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::term::Term;
-use crate::config::{Money, ProductSettings, Settings, TaxClass, UnknownProducts};
 use crate::error::{Error, Result};
 use crate::keygen::KeyGenerator;
+
+/// What a call about a product nexkey has no policy for gets: the defaults, or a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownProducts {
+    Accept,
+    Refuse,
+}
+
+impl std::str::FromStr for UnknownProducts {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "accept" => Ok(UnknownProducts::Accept),
+            "refuse" => Ok(UnknownProducts::Refuse),
+            _ => Err("expected accept or refuse".into()),
+        }
+    }
+}
+
+/// A price as support sees it (the lkey `renewalTerm.price`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    /// Decimal amount as a string, e.g. `"29.99"`.
+    pub amount: String,
+}
+
+/// The tax class of a renewal price (the lkey `renewalTerm.taxClass`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxClass {
+    pub id: i64,
+    pub name: String,
+}
 
 /// What `renew` does to the codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -34,6 +71,8 @@ pub struct Policy {
     pub name: Option<String>,
     pub max_quantity: u32,
     pub term: Term,
+    /// How long a free trial runs when its call gives no end date.
+    pub trial_term: Term,
     pub renew: RenewMode,
     pub upgrade: CodeMode,
     pub reactivate: CodeMode,
@@ -52,53 +91,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn from_settings(settings: &Settings) -> Self {
-        let ProductSettings {
-            max_quantity,
-            term,
-            renew,
-            upgrade,
-            reactivate,
-            ref generator,
-        } = settings.defaults;
-        let defaults = Policy {
-            name: None,
-            max_quantity,
-            term,
-            renew,
-            upgrade,
-            reactivate,
-            generator: generator.build(),
-            item_id: None,
-            image: None,
-            renewal_price: None,
-            tax_class: None,
-        };
-        let products = settings
-            .products
-            .iter()
-            .map(|(id, product)| {
-                let policy = Policy {
-                    name: product.name.clone(),
-                    max_quantity: product.max_quantity.unwrap_or(max_quantity),
-                    term: product.term.unwrap_or(term),
-                    renew: product.renew.unwrap_or(renew),
-                    upgrade: product.upgrade.unwrap_or(upgrade),
-                    reactivate: product.reactivate.unwrap_or(reactivate),
-                    generator: match &product.generator {
-                        Some(generator) => generator.build(),
-                        None => defaults.generator.clone(),
-                    },
-                    item_id: product.item_id,
-                    image: product.image.clone(),
-                    renewal_price: product.renewal_price.clone(),
-                    tax_class: product.tax_class.clone(),
-                };
-                (id.clone(), policy)
-            })
-            .collect();
+    pub fn new(
+        unknown_products: UnknownProducts,
+        defaults: Policy,
+        products: HashMap<String, Policy>,
+    ) -> Self {
         Catalog {
-            unknown_products: settings.unknown_products,
+            unknown_products,
             defaults,
             products,
         }

@@ -4,35 +4,14 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The operation, given by the path (`/licenses/{operation}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Operation {
-    New,
-    Renew,
-    Upgrade,
-    Suspend,
-    Reactivate,
-    Cancel,
-}
+pub use entity::vocabulary::Operation;
 
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::New => "new",
-            Operation::Renew => "renew",
-            Operation::Upgrade => "upgrade",
-            Operation::Suspend => "suspend",
-            Operation::Reactivate => "reactivate",
-            Operation::Cancel => "cancel",
-        }
-    }
-}
-
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// `checkout.trialContext`: the call starts a free trial, or turns one into a paid order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Trial {
+    Creation,
+    Conversion,
 }
 
 /// One call of Nexway's, whichever body generation carried it.
@@ -55,9 +34,25 @@ pub struct Command {
     pub activation_codes: Vec<String>,
     pub buyer: Buyer,
     pub external_context: Option<String>,
+    // Members added later are left out of the digest when unset, so the stored digests of
+    // earlier calls still match their retries.
+    /// `checkout.trialContext`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trial: Option<Trial>,
+    /// Further `PublisherLicenseID`s when `additionalData` lists several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_publisher_fulfillment_ids: Vec<String>,
 }
 
 impl Command {
+    /// The life the call belongs to when it starts one (or waits for it): the first
+    /// fulfillment of the life, else the call's own.
+    pub fn life(&self) -> &str {
+        self.initial_nexway_fulfillment_id
+            .as_deref()
+            .unwrap_or(&self.nexway_fulfillment_id)
+    }
+
     /// Fingerprint of the whole command: a repeat with another digest is a conflicting repeat.
     pub fn digest(&self) -> String {
         let bytes = serde_json::to_vec(self).expect("a command always serialises");

@@ -2,15 +2,14 @@
 //! index on `license.activation_code` decides), and the license is written with it. Every code
 //! nexkey issues, for `new` and for reissues, comes through here.
 
-use chrono::NaiveDate;
 use entity::license;
 use sea_orm::DatabaseTransaction;
 
-use super::catalog::Policy;
-use super::command::{Command, ProductRef};
+use super::command::Command;
+use super::plan::Codes;
 use crate::error::{Error, Result};
-use crate::keygen::{KeyGenError, KeyRequest};
-use crate::store::licenses;
+use crate::keygen::{KeyGenError, KeyGenerator, KeyRequest};
+use crate::store::licenses::{self, Buyer};
 
 /// How many codes a generator may propose for one license before we give up: with a sane code
 /// space a collision is rare, so running out means the configured space is too small.
@@ -25,17 +24,18 @@ pub struct Call<'a> {
 
 /// One license to mint.
 pub struct Mint<'a> {
-    /// The product the code unlocks (an upgrade's reissue names the new one).
-    pub product: &'a ProductRef,
-    pub policy: &'a Policy,
+    pub codes: &'a Codes,
+    pub generator: &'a dyn KeyGenerator,
     pub customer_id: i64,
     pub customer_email: &'a str,
+    pub buyer: Buyer<'a>,
     /// Position of the code within the call, from 0.
     pub index: u32,
-    pub start_date: Option<NaiveDate>,
-    pub end_date: Option<NaiveDate>,
     /// The license this one replaces (renew, upgrade or reactivate by reissue).
     pub parent_id: Option<i64>,
+    /// The first fulfillment of the life, when it is not the call's own.
+    pub life: Option<&'a str>,
+    pub subscription_id: Option<&'a str>,
 }
 
 pub async fn mint(
@@ -44,7 +44,7 @@ pub async fn mint(
     mint: &Mint<'_>,
 ) -> Result<license::Model> {
     let command = call.command;
-    let product = mint.product;
+    let product = &mint.codes.product;
     // The call's whole identity, not only Nexway's fulfillment id: the current body keeps one
     // `fulfillmentId` for a license's life, and a deterministic generator must still give each
     // of its calls (every new order, every reissue) its own codes.
@@ -62,10 +62,9 @@ pub async fn mint(
             call: &identity,
             index: mint.index,
             attempt,
-            end_date: mint.end_date,
+            end_date: mint.codes.end_date,
         };
         let key = mint
-            .policy
             .generator
             .generate_in(txn, &request)
             .await
@@ -78,20 +77,22 @@ pub async fn mint(
             activation_code: &key.code,
             publisher_product_id: &product.publisher_product_id,
             nexway_product_id: product.nexway_product_id.as_deref(),
-            product_name: product.name.as_deref().or(mint.policy.name.as_deref()),
+            product_name: product.name.as_deref(),
             customer_id: mint.customer_id,
-            status: "active",
-            start_date: mint.start_date,
-            end_date: mint.end_date,
+            buyer: mint.buyer,
+            status: mint.codes.status,
+            trial: mint.codes.trial,
+            start_date: Some(mint.codes.start_date),
+            end_date: mint.codes.end_date,
             fulfillment_id: call.fulfillment_id,
             parent_id: mint.parent_id,
             nexway_fulfillment_id: &command.nexway_fulfillment_id,
-            initial_nexway_fulfillment_id: command.initial_nexway_fulfillment_id.as_deref(),
+            initial_nexway_fulfillment_id: mint.life,
             publisher_fulfillment_id: call.publisher_fulfillment_id,
-            subscription_id: command.subscription_id.as_deref(),
+            subscription_id: mint.subscription_id,
             order_id: command.order_id.as_deref(),
             external_context: command.external_context.as_deref(),
-            generator: mint.policy.generator.name(),
+            generator: mint.generator.name(),
             file: file.as_deref(),
         };
         if let Some(license) = licenses::insert_if_new(txn, &new).await? {

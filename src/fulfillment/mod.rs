@@ -3,17 +3,17 @@
 mod answer;
 mod catalog;
 mod command;
-mod lifecycle;
 mod mint;
+pub mod plan;
+pub mod scope;
 mod service;
 mod status;
-mod targets;
 mod term;
 
+pub use crate::store::licenses::MAX_GENERATIONS;
 pub use answer::{Answer, LicenseView};
-pub use catalog::{Catalog, CodeMode, Policy, RenewMode};
-pub use command::{Buyer, Command, Email, Operation, ProductRef};
+pub use catalog::{Catalog, CodeMode, Money, Policy, RenewMode, TaxClass, UnknownProducts};
+pub use command::{Buyer, Command, Email, Operation, ProductRef, Trial};
 pub use service::{Outcome, Service};
-pub use status::{ManualAction, Status, Step, manual_step};
-pub use targets::MAX_GENERATIONS;
+pub use status::{ManualAction, Status, Step, effective, manual_step};
 pub use term::Term;

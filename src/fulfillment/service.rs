@@ -1,5 +1,6 @@
-//! Applying a command: idempotency first, then the operation, all in one transaction whose
-//! commit precedes the answer.
+//! Applying a command: idempotency first, then the license life's plan, all in one transaction
+//! whose commit precedes the answer. This is the glue: `store` reads and writes, `scope` and
+//! `plan` decide.
 
 use chrono::{NaiveDate, Utc};
 use entity::license;
@@ -7,13 +8,15 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::answer::{Answer, LicenseView};
 use super::catalog::Catalog;
-use super::command::{Command, Operation};
-use super::lifecycle::{self, Effect};
+use super::command::{Command, Operation, Trial};
 use super::mint::{Call, Mint, mint};
-use super::status::Status;
+use super::plan::{self, Change, Held, Plan};
+use super::scope::{self, Found, Reference};
+use super::status::{Status, effective};
 use crate::error::{Error, Result};
+use crate::store::customers;
 use crate::store::fulfillments::{self, CallKey};
-use crate::store::{customers, licenses};
+use crate::store::licenses::{self, Buyer, NewEvent, Product, Transition, life_of};
 
 pub struct Service {
     db: DatabaseConnection,
@@ -25,6 +28,21 @@ pub struct Service {
 pub struct Outcome {
     pub answer: String,
     pub replayed: bool,
+}
+
+/// The licenses a call leaves behind: the current ones, and those it replaced by reissue.
+#[derive(Default)]
+struct Effect {
+    current: Vec<license::Model>,
+    superseded: Vec<license::Model>,
+}
+
+/// What a lifecycle call is about.
+enum Targets {
+    /// These licenses (current codes), all of one life.
+    Found(Vec<license::Model>),
+    /// Nothing yet: a cancel or suspend of this life that arrived before its `new`.
+    Pending(String),
 }
 
 impl Service {
@@ -41,7 +59,7 @@ impl Service {
     }
 
     /// What a call needs beyond a well-formed body, checked before any transaction opens.
-    fn check(&self, command: &Command) -> Result<()> {
+    fn check(&self, command: &Command, today: NaiveDate) -> Result<()> {
         match command.operation {
             Operation::New => {
                 let product = &command.product.publisher_product_id;
@@ -64,6 +82,16 @@ impl Service {
             }
             Operation::Renew | Operation::Suspend | Operation::Reactivate | Operation::Cancel => {}
         }
+        // An end date the call sets on licenses must not lie in the past (suspend and cancel
+        // set none, so theirs is not read).
+        if !matches!(command.operation, Operation::Suspend | Operation::Cancel)
+            && let Some(end) = command.end_date
+            && end < today
+        {
+            return Err(Error::InvalidRequest(format!(
+                "the end date {end} is before today ({today}): licenses are never issued or extended already expired"
+            )));
+        }
         Ok(())
     }
 
@@ -71,21 +99,26 @@ impl Service {
         let digest = command.digest();
         let order_id = command.order_id.clone().unwrap_or_default();
         let key = CallKey {
-            operation: command.operation.as_str(),
+            operation: command.operation,
             nexway_fulfillment_id: &command.nexway_fulfillment_id,
             order_id: &order_id,
         };
+        let mut repeat = 0;
         if let Some(done) = fulfillments::find(&self.db, key).await? {
-            return replay(done, &digest);
+            if !self.is_new_call(&done).await? {
+                return replay(done, &digest);
+            }
+            repeat = done.repeat + 1;
         }
-        self.check(&command)?;
+        let today = Utc::now().date_naive();
+        self.check(&command, today)?;
 
         let txn = self.db.begin().await?;
         // Claiming the call is the transaction's first statement: on SQLite it takes the write
         // lock at once, on PostgreSQL a concurrent duplicate waits here for our commit.
         let publisher_fulfillment_id = uuid::Uuid::new_v4().to_string();
         let Some(fulfillment_id) =
-            fulfillments::claim(&txn, key, &publisher_fulfillment_id, &digest).await?
+            fulfillments::claim(&txn, key, repeat, &publisher_fulfillment_id, &digest).await?
         else {
             txn.rollback().await?;
             let done = fulfillments::find(&self.db, key)
@@ -98,11 +131,7 @@ impl Service {
             fulfillment_id,
             publisher_fulfillment_id: &publisher_fulfillment_id,
         };
-        let effect = match command.operation {
-            Operation::New => issue(&txn, &call, &self.catalog).await?,
-            _ => lifecycle::apply(&txn, &call, &self.catalog).await?,
-        };
-        let today = Utc::now().date_naive();
+        let effect = self.fulfil(&txn, &call, today).await?;
         let answer = Answer {
             publisher_fulfillment_id: publisher_fulfillment_id.clone(),
             nexway_fulfillment_id: command.nexway_fulfillment_id.clone(),
@@ -126,6 +155,338 @@ impl Service {
             replayed: false,
         })
     }
+
+    /// Whether a call already answered under this identity arriving again is a new call: a
+    /// suspend (or reactivate) after the opposite operation was applied to its licenses (the
+    /// current body has no event id, so suspend, reactivate, suspend share one identity).
+    /// Everything else is a retry.
+    async fn is_new_call(&self, done: &entity::fulfillment::Model) -> Result<bool> {
+        let opposite = match done.operation {
+            Operation::Suspend => Operation::Reactivate,
+            Operation::Reactivate => Operation::Suspend,
+            Operation::New | Operation::Renew | Operation::Upgrade | Operation::Cancel => {
+                return Ok(false);
+            }
+        };
+        Ok(fulfillments::applied_since(&self.db, done, opposite).await?)
+    }
+
+    async fn fulfil(
+        &self,
+        txn: &DatabaseTransaction,
+        call: &Call<'_>,
+        today: NaiveDate,
+    ) -> Result<Effect> {
+        let command = call.command;
+        if command.operation == Operation::New {
+            let trials = match command.trial {
+                Some(Trial::Conversion) => match self.targets(txn, command).await {
+                    Ok(Targets::Found(found)) => found.into_iter().filter(|l| l.trial).collect(),
+                    Ok(Targets::Pending(_)) | Err(Error::UnknownFulfillment(_)) => Vec::new(),
+                    Err(error) => return Err(error),
+                },
+                Some(Trial::Creation) | None => Vec::new(),
+            };
+            // Cancels and suspends that came first apply to the life's first codes only.
+            let life = command.life();
+            let pending = if licenses::by_life(txn, life).await?.is_empty() {
+                pending_status(&fulfillments::pending_for(txn, life).await?)
+            } else {
+                None
+            };
+            let plan = plan::plan(command, &held(&trials), pending, &self.catalog, today)?;
+            return self.write(txn, call, plan, trials, pending.is_some()).await;
+        }
+        match self.targets(txn, command).await? {
+            Targets::Found(targets) => {
+                let plan = plan::plan(command, &held(&targets), None, &self.catalog, today)?;
+                self.write(txn, call, plan, targets, false).await
+            }
+            Targets::Pending(life) => {
+                fulfillments::mark_pending(txn, call.fulfillment_id, &life).await?;
+                tracing::info!(operation = %command.operation, %life, "recorded before its new");
+                Ok(Effect::default())
+            }
+        }
+    }
+
+    /// The licenses a lifecycle call is about (PROTOCOL.md 2b): every reference that finds
+    /// licenses must point into one life; named codes act on exactly those codes, else the
+    /// call acts on the life's current codes.
+    async fn targets(&self, txn: &DatabaseTransaction, command: &Command) -> Result<Targets> {
+        let lives = |found: &[license::Model]| -> Vec<String> {
+            found.iter().map(|l| life_of(l).to_owned()).collect()
+        };
+        let mut found = Vec::new();
+        let named = if command.activation_codes.is_empty() {
+            None
+        } else {
+            let named = licenses::by_codes(txn, &command.activation_codes).await?;
+            if let Some(missing) = command.activation_codes.iter().find(|code| {
+                let key = licenses::lookup_key(code);
+                !named.iter().any(|license| license.lookup_key == key)
+            }) {
+                return Err(Error::UnknownFulfillment(format!(
+                    "activation code {missing} is not known"
+                )));
+            }
+            found.push(Found {
+                reference: Reference::NamedCodes,
+                lives: lives(&named),
+            });
+            Some(licenses::current(txn, named).await?)
+        };
+        let publisher_ids = command
+            .publisher_fulfillment_id
+            .iter()
+            .chain(&command.more_publisher_fulfillment_ids);
+        for id in publisher_ids {
+            found.push(Found {
+                reference: Reference::PublisherFulfillmentId,
+                lives: lives(&licenses::answered_by(txn, id).await?),
+            });
+        }
+        if let Some(id) = &command.initial_nexway_fulfillment_id {
+            found.push(Found {
+                reference: Reference::InitialFulfillmentId,
+                lives: lives(&licenses::by_fulfillment_id(txn, id).await?),
+            });
+        }
+        found.push(Found {
+            reference: Reference::FulfillmentId,
+            lives: lives(&licenses::by_fulfillment_id(txn, &command.nexway_fulfillment_id).await?),
+        });
+        if let Some(id) = &command.subscription_id {
+            found.push(Found {
+                reference: Reference::SubscriptionId,
+                lives: lives(&licenses::by_subscription(txn, id).await?),
+            });
+        }
+        let life = scope::life(&found)?;
+        let only_codes = !found
+            .iter()
+            .any(|f| f.reference != Reference::NamedCodes && !f.lives.is_empty());
+        match (named, life) {
+            (Some(named), _) => {
+                if only_codes {
+                    self.belong_to_buyer(txn, command, &named).await?;
+                }
+                Ok(Targets::Found(named))
+            }
+            (None, Some(life)) => {
+                let current = licenses::current(txn, licenses::by_life(txn, &life).await?).await?;
+                Ok(Targets::Found(current))
+            }
+            (None, None)
+                if matches!(command.operation, Operation::Cancel | Operation::Suspend)
+                    && command.publisher_fulfillment_id.is_none() =>
+            {
+                Ok(Targets::Pending(command.life().to_owned()))
+            }
+            (None, None) => Err(Error::UnknownFulfillment(
+                "no license matches the call's codes, fulfillment ids or subscription".into(),
+            )),
+        }
+    }
+
+    /// With no other reference, named codes are only touched when they are the buyer's own.
+    async fn belong_to_buyer(
+        &self,
+        txn: &DatabaseTransaction,
+        command: &Command,
+        named: &[license::Model],
+    ) -> Result<()> {
+        let Some(email) = &command.buyer.email else {
+            return Err(Error::UnknownFulfillment(
+                "the named codes match no reference of the call, and the call names no buyer"
+                    .into(),
+            ));
+        };
+        let owners = licenses::owners(txn, named).await?;
+        if let Some(stranger) = named.iter().find(|license| {
+            owners
+                .iter()
+                .find(|owner| owner.id == license.customer_id)
+                .is_none_or(|owner| owner.email != email.as_str())
+        }) {
+            return Err(Error::UnknownFulfillment(format!(
+                "activation code {} does not belong to this buyer",
+                stranger.activation_code
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a plan: every license change with its event, through `store`.
+    async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        call: &Call<'_>,
+        plan: Plan,
+        targets: Vec<license::Model>,
+        waited: bool,
+    ) -> Result<Effect> {
+        let command = call.command;
+        let event = |from, to, reason| NewEvent {
+            from,
+            to,
+            cause: command.operation.into(),
+            fulfillment_id: Some(call.fulfillment_id),
+            reason,
+        };
+        let mut effect = Effect::default();
+        match plan {
+            Plan::Issue { count, codes } => {
+                let email = command.buyer.email.as_ref().ok_or(Error::Internal)?;
+                let customer_id = customers::upsert(txn, email, &command.buyer).await?;
+                let policy = self.catalog.policy(&codes.product.publisher_product_id)?;
+                let buyer = Buyer {
+                    first_name: command.buyer.first_name.as_deref(),
+                    last_name: command.buyer.last_name.as_deref(),
+                    company_name: command.buyer.company_name.as_deref(),
+                };
+                let reason = waited.then(|| {
+                    format!(
+                        "issued {}: a call of this life arrived before its new",
+                        codes.status
+                    )
+                });
+                for index in 0..count {
+                    let new = Mint {
+                        codes: &codes,
+                        generator: policy.generator.as_ref(),
+                        customer_id,
+                        customer_email: email.as_str(),
+                        buyer,
+                        index,
+                        parent_id: None,
+                        life: command.initial_nexway_fulfillment_id.as_deref(),
+                        subscription_id: command.subscription_id.as_deref(),
+                    };
+                    let license = mint(txn, call, &new).await?;
+                    licenses::record_event(
+                        txn,
+                        license.id,
+                        &event(None, codes.status, reason.clone()),
+                    )
+                    .await?;
+                    effect.current.push(license);
+                }
+            }
+            Plan::Change(changes) => {
+                for (index, (change, target)) in changes.into_iter().zip(targets).enumerate() {
+                    debug_assert_eq!(change.id(), target.id);
+                    match change {
+                        Change::InEffect { .. } => effect.current.push(target),
+                        Change::Keep {
+                            from,
+                            to,
+                            end_date,
+                            product,
+                            trial,
+                            reason,
+                            ..
+                        } => {
+                            let transition = Transition {
+                                status: to,
+                                end_date: Some(end_date),
+                                product: Some(Product {
+                                    publisher_product_id: &product.publisher_product_id,
+                                    nexway_product_id: product.nexway_product_id.as_deref(),
+                                    name: product.name.as_deref(),
+                                }),
+                                trial: Some(trial),
+                            };
+                            let kept = licenses::transition(
+                                txn,
+                                target,
+                                &transition,
+                                &event(Some(from), to, reason),
+                            )
+                            .await?;
+                            effect.current.push(kept);
+                        }
+                        Change::Reissue { from, child, .. } => {
+                            let policy =
+                                self.catalog.policy(&child.product.publisher_product_id)?;
+                            let owner = customers::by_id(txn, target.customer_id).await?;
+                            let new = Mint {
+                                codes: &child,
+                                generator: policy.generator.as_ref(),
+                                customer_id: target.customer_id,
+                                customer_email: &owner.email,
+                                buyer: Buyer::of(&target),
+                                index: index as u32,
+                                parent_id: Some(target.id),
+                                // The child continues the parent's life: later calls naming the
+                                // first fulfillment or the subscription find it.
+                                life: Some(life_of(&target)),
+                                subscription_id: command
+                                    .subscription_id
+                                    .as_deref()
+                                    .or(target.subscription_id.as_deref()),
+                            };
+                            let born = mint(txn, call, &new).await?;
+                            let reason = format!("reissued from {}", target.activation_code);
+                            licenses::record_event(
+                                txn,
+                                born.id,
+                                &event(None, child.status, Some(reason)),
+                            )
+                            .await?;
+                            let transition = Transition {
+                                status: Status::Superseded,
+                                end_date: None,
+                                product: None,
+                                trial: None,
+                            };
+                            let reason = format!("replaced by {}", born.activation_code);
+                            let old = licenses::transition(
+                                txn,
+                                target,
+                                &transition,
+                                &event(Some(from), Status::Superseded, Some(reason)),
+                            )
+                            .await?;
+                            effect.current.push(born);
+                            effect.superseded.push(old);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(effect)
+    }
+}
+
+/// The status the cancels and suspends that arrived before a `new` leave for its codes: a cancel
+/// wins over a suspend.
+fn pending_status(calls: &[entity::fulfillment::Model]) -> Option<Status> {
+    calls
+        .iter()
+        .fold(None, |status, call| match (status, call.operation) {
+            (_, Operation::Cancel) | (Some(Status::Canceled), _) => Some(Status::Canceled),
+            (_, Operation::Suspend) => Some(Status::Suspended),
+            (status, _) => status,
+        })
+}
+
+fn held(licenses: &[license::Model]) -> Vec<Held> {
+    licenses
+        .iter()
+        .map(|license| Held {
+            id: license.id,
+            code: license.activation_code.clone(),
+            status: license.status,
+            trial: license.trial,
+            end_date: license.end_date,
+            product: super::command::ProductRef {
+                publisher_product_id: license.publisher_product_id.clone(),
+                nexway_product_id: license.nexway_product_id.clone(),
+                name: license.product_name.clone(),
+            },
+        })
+        .collect()
 }
 
 /// A stored answer for the same call: the same bytes if the content is the same, else a conflict.
@@ -139,54 +500,14 @@ fn replay(done: entity::fulfillment::Model, digest: &str) -> Result<Outcome> {
     })
 }
 
-/// Issues `quantity` new codes for the buyer; with no end date in the call, the product's term
-/// decides (perpetual by default).
-async fn issue(txn: &DatabaseTransaction, call: &Call<'_>, catalog: &Catalog) -> Result<Effect> {
-    let command = call.command;
-    let policy = catalog.policy(&command.product.publisher_product_id)?;
-    let email = command.buyer.email.as_ref().ok_or(Error::Internal)?;
-    let customer_id = customers::upsert(txn, email, &command.buyer).await?;
-    let start_date = command
-        .start_date
-        .unwrap_or_else(|| Utc::now().date_naive());
-    let end_date = command
-        .end_date
-        .or_else(|| policy.term.end_after(start_date));
-    let mut effect = Effect::default();
-    for index in 0..command.quantity {
-        let new = Mint {
-            product: &command.product,
-            policy,
-            customer_id,
-            customer_email: email.as_str(),
-            index,
-            start_date: Some(start_date),
-            end_date,
-            parent_id: None,
-        };
-        let license = mint(txn, call, &new).await?;
-        licenses::record_event(
-            txn,
-            license.id,
-            None,
-            &license.status,
-            command.operation.as_str(),
-            Some(call.fulfillment_id),
-            None,
-        )
-        .await?;
-        effect.current.push(license);
-    }
-    Ok(effect)
-}
-
 /// A license as the answer shows it.
 fn view(license: &license::Model, today: NaiveDate) -> LicenseView {
     LicenseView {
         activation_code: license.activation_code.clone(),
-        status: Status::effective(&license.status, license.end_date, today)
+        status: effective(license.status, license.end_date, today)
             .as_str()
             .into(),
+        trial: license.trial,
         start_date: license.start_date,
         end_date: license.end_date,
         file: LicenseView::file_of(license),

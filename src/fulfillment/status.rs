@@ -17,51 +17,17 @@ use chrono::NaiveDate;
 
 use super::command::Operation;
 use crate::error::Error;
+use entity::vocabulary::Cause;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Active,
-    Suspended,
-    Canceled,
-    Expired,
-    Superseded,
-}
+pub use entity::vocabulary::Status;
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Suspended => "suspended",
-            Status::Canceled => "canceled",
-            Status::Expired => "expired",
-            Status::Superseded => "superseded",
-        }
-    }
-
-    /// The stored status (never `expired`).
-    pub fn parse(stored: &str) -> Status {
-        match stored {
-            "suspended" => Status::Suspended,
-            "canceled" => Status::Canceled,
-            "superseded" => Status::Superseded,
-            _ => Status::Active,
-        }
-    }
-
-    /// The status as a reader sees it on `today`: past its end date an active license is
-    /// expired. A suspended one stays suspended: the hold is the fact that decides what happens
-    /// next (only `reactivate` lifts it), whatever the dates.
-    pub fn effective(stored: &str, end_date: Option<NaiveDate>, today: NaiveDate) -> Status {
-        match Status::parse(stored) {
-            Status::Active if end_date.is_some_and(|end| end < today) => Status::Expired,
-            status => status,
-        }
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+/// The status as a reader sees it on `today`: past its end date an active license is expired.
+/// A suspended one stays suspended: the hold is the fact that decides what happens next (only
+/// `reactivate` lifts it), whatever the dates.
+pub fn effective(stored: Status, end_date: Option<NaiveDate>, today: NaiveDate) -> Status {
+    match stored {
+        Status::Active if end_date.is_some_and(|end| end < today) => Status::Expired,
+        status => status,
     }
 }
 
@@ -86,8 +52,9 @@ pub fn step(operation: Operation, from: Status) -> Result<Step, Error> {
         (Upgrade, Suspended) => Step::To(Suspended),
         (Suspend, Active | Expired) => Step::To(Suspended),
         (Suspend, Suspended) => Step::InEffect,
-        (Reactivate, Suspended | Expired) => Step::To(Active),
-        (Reactivate, Active) => Step::InEffect,
+        (Reactivate, Suspended) => Step::To(Active),
+        // Nothing holds an expired license (a held one reads suspended): only renew revives it.
+        (Reactivate, Active | Expired) => Step::InEffect,
         (Cancel, Active | Suspended | Expired) => Step::To(Canceled),
         (Cancel, Canceled) => Step::InEffect,
         (operation, from) => {
@@ -109,11 +76,16 @@ pub enum ManualAction {
 }
 
 impl ManualAction {
-    pub fn as_str(self) -> &'static str {
+    /// The cause its event records.
+    pub fn cause(self) -> Cause {
         match self {
-            ManualAction::Revoke => "revoke",
-            ManualAction::Reinstate => "reinstate",
+            ManualAction::Revoke => Cause::Revoke,
+            ManualAction::Reinstate => Cause::Reinstate,
         }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.cause().as_str()
     }
 }
 
@@ -145,21 +117,18 @@ mod tests {
     fn expiry_is_computed_from_the_end_date() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let yesterday = today.pred_opt();
+        assert_eq!(effective(Status::Active, yesterday, today), Status::Expired);
         assert_eq!(
-            Status::effective("active", yesterday, today),
-            Status::Expired
-        );
-        assert_eq!(
-            Status::effective("suspended", yesterday, today),
+            effective(Status::Suspended, yesterday, today),
             Status::Suspended
         );
         assert_eq!(
-            Status::effective("active", Some(today), today),
+            effective(Status::Active, Some(today), today),
             Status::Active
         );
-        assert_eq!(Status::effective("active", None, today), Status::Active);
+        assert_eq!(effective(Status::Active, None, today), Status::Active);
         assert_eq!(
-            Status::effective("canceled", yesterday, today),
+            effective(Status::Canceled, yesterday, today),
             Status::Canceled
         );
     }

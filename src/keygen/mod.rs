@@ -182,6 +182,13 @@ pub trait KeyGenerator: Send + Sync {
         Box::pin(std::future::ready(self.generate(request)))
     }
 
+    /// Whether a code can carry this end date, checked before the call writes anything: a
+    /// refusal is the caller's error (400), not a failure Nexway would retry forever.
+    fn check_end_date(&self, end_date: Option<NaiveDate>) -> Result<(), String> {
+        let _ = end_date;
+        Ok(())
+    }
+
     /// Tells a genuine code of `product` from a forged one, when the generator can.
     fn verify(&self, product: &str, code: &str) -> Verdict {
         let _ = (product, code);

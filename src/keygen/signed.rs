@@ -116,6 +116,18 @@ fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
 }
 
+/// The end date as signed codes carry it: days since 1970-01-01 in 16 bits, 0 for perpetual.
+fn expiry_days(end_date: Option<NaiveDate>) -> Result<u16, String> {
+    let Some(date) = end_date else { return Ok(0) };
+    u16::try_from((date - epoch()).num_days())
+        .ok()
+        .filter(|&days| days > 0)
+        .ok_or_else(|| {
+            let last = epoch() + chrono::Days::new(u16::MAX.into());
+            format!("end date {date} is out of the signed generator's range (1970-01-02 to {last})")
+        })
+}
+
 pub struct SignedGenerator {
     key: SigningKey,
     settings: SignedSettings,
@@ -139,14 +151,12 @@ impl KeyGenerator for SignedGenerator {
         "signed"
     }
 
+    fn check_end_date(&self, end_date: Option<NaiveDate>) -> Result<(), String> {
+        expiry_days(end_date).map(|_| ())
+    }
+
     fn generate(&self, request: &KeyRequest<'_>) -> Result<Key, KeyGenError> {
-        let expiry = match request.end_date {
-            None => 0,
-            Some(date) => u16::try_from((date - epoch()).num_days())
-                .ok()
-                .filter(|&days| days > 0)
-                .ok_or_else(|| KeyGenError::Failed(format!("end date {date} out of range")))?,
-        };
+        let expiry = expiry_days(request.end_date).map_err(KeyGenError::Failed)?;
         let mut payload = Vec::with_capacity(HEADER + request.product.len() + SIGNATURE);
         payload.push(VERSION);
         payload.extend_from_slice(&expiry.to_be_bytes());

@@ -37,6 +37,16 @@ impl NexwayBody {
             .get("product")
             .and_then(Value::as_object)
             .is_some_and(|product| product.contains_key("nexwayFulfillmentId"));
+        // One identity per body: with both generations' identifying members, which of them
+        // identify the call would be open to choice, and a signature over one generation's
+        // members could be reused for the other.
+        if is_legacy && object.contains_key("fulfillmentId") {
+            return Err(Error::InvalidRequest(
+                "the body carries both fulfillmentId (current body) and \
+                 product.nexwayFulfillmentId (LicenseRequest): send one generation"
+                    .into(),
+            ));
+        }
         let invalid = |e: serde_json::Error| Error::InvalidRequest(format!("invalid body: {e}"));
         // Typed parsing goes back to the bytes: serde names the member at fault and refuses a
         // member given twice, where the generic value above silently kept the last one.

@@ -1,10 +1,10 @@
 //! Both body generations become one [`Command`]; every check of the payload's content lives here.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate};
 
 use super::payload::{FulfillmentBody, LicenseRequest, NexwayRequest};
 use crate::error::Error;
-use crate::fulfillment::{Buyer, Command, Email, Operation, ProductRef};
+use crate::fulfillment::{Buyer, Command, Email, Operation, ProductRef, Trial};
 
 /// Longest identifier or name accepted; Nexway's ids are UUIDs or short references.
 const MAX_ID: usize = 200;
@@ -72,17 +72,17 @@ fn legacy(operation: Operation, body: LicenseRequest) -> Result<Command, Error> 
             .collect::<Result<_, _>>()?,
         buyer: Buyer {
             email: email("user.email", user.as_ref().and_then(|u| u.email.clone()))?,
-            first_name: text(
+            first_name: buyer_text(
                 "user.firstName",
                 user.as_ref().and_then(|u| u.first_name.clone()),
                 MAX_ID,
             )?,
-            last_name: text(
+            last_name: buyer_text(
                 "user.lastName",
                 user.as_ref().and_then(|u| u.last_name.clone()),
                 MAX_ID,
             )?,
-            company_name: text(
+            company_name: buyer_text(
                 "user.companyName",
                 user.and_then(|u| u.company_name),
                 MAX_ID,
@@ -94,6 +94,8 @@ fn legacy(operation: Operation, body: LicenseRequest) -> Result<Command, Error> 
             metadata.and_then(|m| m.external_context),
             MAX_TEXT,
         )?,
+        trial: None,
+        more_publisher_fulfillment_ids: Vec::new(),
     })
 }
 
@@ -103,6 +105,25 @@ fn current(operation: Operation, body: FulfillmentBody) -> Result<Command, Error
     let user = body.user;
     let additional = body.additional_data;
     let nexway_product_id = id("product.id", product.id)?;
+    let mut publisher_ids = ids(
+        "additionalData.PublisherLicenseID",
+        additional
+            .as_ref()
+            .and_then(|a| a.publisher_license_id.clone()),
+    )?
+    .into_iter();
+    let trial = match checkout.as_ref().and_then(|c| c.trial_context.as_deref()) {
+        None => None,
+        Some(context) if context.eq_ignore_ascii_case("CREATION") => Some(Trial::Creation),
+        Some(context) if context.eq_ignore_ascii_case("CONVERSION") => Some(Trial::Conversion),
+        Some(context) if context.trim().is_empty() => None,
+        Some(context) => {
+            return Err(invalid(format!(
+                "checkout.trialContext {:?} is neither CREATION nor CONVERSION",
+                context.chars().take(MAX_ID).collect::<String>()
+            )));
+        }
+    };
     let publisher_product_id = match id("product.publisherProductId", product.publisher_product_id)?
     {
         Some(publisher_product_id) => publisher_product_id,
@@ -118,12 +139,7 @@ fn current(operation: Operation, body: FulfillmentBody) -> Result<Command, Error
             checkout.as_ref().and_then(|c| c.order_id.clone()),
         )?,
         initial_nexway_fulfillment_id: None,
-        publisher_fulfillment_id: id(
-            "additionalData.PublisherLicenseID",
-            additional
-                .as_ref()
-                .and_then(|a| a.publisher_license_id.clone()),
-        )?,
+        publisher_fulfillment_id: publisher_ids.next(),
         subscription_id: id(
             "checkout.subscriptionId",
             checkout.as_ref().and_then(|c| c.subscription_id.clone()),
@@ -136,30 +152,28 @@ fn current(operation: Operation, body: FulfillmentBody) -> Result<Command, Error
         quantity: quantity("product.quantity", product.quantity)?,
         start_date: timestamp("product.startTimestamp", product.start_timestamp)?,
         end_date: timestamp("product.expirationTimestamp", product.expiration_timestamp)?,
-        activation_codes: id(
+        activation_codes: ids(
             "additionalData.ActivationCode",
             additional.and_then(|a| a.activation_code),
-        )?
-        .into_iter()
-        .collect(),
+        )?,
         buyer: Buyer {
             email: email("user.email", user.as_ref().and_then(|u| u.email.clone()))?,
-            first_name: text(
+            first_name: buyer_text(
                 "user.firstName",
                 user.as_ref().and_then(|u| u.first_name.clone()),
                 MAX_ID,
             )?,
-            last_name: text(
+            last_name: buyer_text(
                 "user.lastName",
                 user.as_ref().and_then(|u| u.last_name.clone()),
                 MAX_ID,
             )?,
-            company_name: text(
+            company_name: buyer_text(
                 "user.companyName",
                 user.as_ref().and_then(|u| u.company_name.clone()),
                 MAX_ID,
             )?,
-            nexway_user_id: id("user.id", user.and_then(|u| u.id))?,
+            nexway_user_id: id("user.id", user.and_then(|u| u.id).and_then(loose_text))?,
         },
         external_context: text(
             "checkout.cartExternalContext",
@@ -168,6 +182,8 @@ fn current(operation: Operation, body: FulfillmentBody) -> Result<Command, Error
                 .or(product.external_context),
             MAX_TEXT,
         )?,
+        trial,
+        more_publisher_fulfillment_ids: publisher_ids.collect(),
     })
 }
 
@@ -188,8 +204,41 @@ fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>
     Ok(Some(value.to_owned()).filter(|v| !v.is_empty()))
 }
 
+/// A buyer's name or company: a sale never fails on it, so control characters are removed, not
+/// refused (the support page isolates what remains, bidirectional marks included).
+fn buyer_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, Error> {
+    let cleaned = value.map(|value| value.chars().filter(|c| !c.is_control()).collect());
+    text(field, cleaned, max)
+}
+
 fn id(field: &str, value: Option<String>) -> Result<Option<String>, Error> {
     text(field, value, MAX_ID)
+}
+
+/// The distinct non-empty entries of a list member, in order; at most 100 of them.
+fn ids(field: &str, values: Option<Vec<String>>) -> Result<Vec<String>, Error> {
+    let values = values.unwrap_or_default();
+    if values.len() > 100 {
+        return Err(invalid(format!("{field} lists more than 100 values")));
+    }
+    let mut found: Vec<String> = Vec::new();
+    for value in values {
+        if let Some(value) = id(field, Some(value))?
+            && !found.contains(&value)
+        {
+            found.push(value);
+        }
+    }
+    Ok(found)
+}
+
+/// A member Nexway may send as a string or a number: its text; anything else says nothing.
+fn loose_text(value: serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => Some(text),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
 }
 
 fn required_id(field: &str, value: String) -> Result<String, Error> {
@@ -213,27 +262,47 @@ fn quantity(field: &str, value: Option<i32>) -> Result<u32, Error> {
     }
 }
 
-/// An ISO 8601 calendar date; a full RFC 3339 timestamp is accepted and its date kept.
+/// The years a date may fall in: four digits, from the epoch on.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// An ISO 8601 calendar date with a four-digit year (`YYYY-MM-DD`); a full RFC 3339 timestamp
+/// is accepted and its date kept. `27-11-23` is not the year 27: it is refused.
 fn date(field: &str, value: Option<String>) -> Result<Option<NaiveDate>, Error> {
     let Some(value) = id(field, value)? else {
         return Ok(None);
     };
-    NaiveDate::parse_from_str(&value, "%Y-%m-%d")
-        .or_else(|_| DateTime::parse_from_rfc3339(&value).map(|t| t.date_naive()))
+    let bad = || {
+        invalid(format!(
+            "{field} {value:?} is not an ISO 8601 date (YYYY-MM-DD, years 1970 to 9999)"
+        ))
+    };
+    let bytes = value.as_bytes();
+    if bytes.len() < 10 || !bytes[..4].iter().all(u8::is_ascii_digit) || bytes[4] != b'-' {
+        return Err(bad());
+    }
+    let date = match bytes.len() {
+        10 => NaiveDate::parse_from_str(&value, "%Y-%m-%d").ok(),
+        _ => DateTime::parse_from_rfc3339(&value)
+            .ok()
+            .map(|t| t.date_naive()),
+    };
+    date.filter(|date| YEARS.contains(&date.year()))
         .map(Some)
-        .map_err(|_| {
-            invalid(format!(
-                "{field} {value:?} is not an ISO 8601 date (YYYY-MM-DD)"
-            ))
-        })
+        .ok_or_else(bad)
 }
 
-/// Epoch milliseconds, as custom templates send them.
+/// Epoch milliseconds, as custom templates send them; years 1970 to 9999.
 fn timestamp(field: &str, value: Option<i64>) -> Result<Option<NaiveDate>, Error> {
     let Some(millis) = value else { return Ok(None) };
     DateTime::from_timestamp_millis(millis)
-        .map(|t| Some(t.date_naive()))
-        .ok_or_else(|| invalid(format!("{field} {millis} is out of range")))
+        .map(|t| t.date_naive())
+        .filter(|date| YEARS.contains(&date.year()))
+        .map(Some)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{field} {millis} is out of range (epoch milliseconds, years 1970 to 9999)"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -281,6 +350,7 @@ mod tests {
         assert_eq!(current.product.nexway_product_id.as_deref(), Some("uuid-1"));
         assert_eq!(current.start_date, NaiveDate::from_ymd_opt(2026, 11, 22));
         assert_eq!(current.activation_codes, vec!["K-1".to_string()]);
+        assert_eq!(current.trial, None);
         assert_eq!(current.publisher_fulfillment_id.as_deref(), Some("P-1"));
     }
 

@@ -3,10 +3,13 @@
 //! These types are the wire format: parsed with serde (unknown members are ignored, a member
 //! given twice is refused) and shown in the OpenAPI document through poem-openapi. [`super::normalise`] turns either into one `Command`.
 
-use std::collections::BTreeMap;
-
 use poem_openapi::{Object, Union};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// A member Nexway's templates carry that nexkey does not use: any JSON value, never a reason
+/// to refuse a call (templates change).
+pub type Unused = serde_json::Value;
 
 /// Either generation; the body's shape decides which (`fulfillmentId` marks the current one).
 #[derive(Debug, Clone, Union)]
@@ -97,36 +100,37 @@ pub struct FulfillmentBody {
 pub struct Checkout {
     /// Each renewal is a new order.
     pub order_id: Option<String>,
-    pub line_item_id: Option<String>,
+    /// Not used by nexkey: any JSON.
+    pub line_item_id: Option<Unused>,
     pub subscription_id: Option<String>,
     /// Base64 JSON given in the cart URL.
     pub cart_external_context: Option<String>,
+    /// `CREATION` (the order starts a free trial) or `CONVERSION` (a trial became a paid order).
     pub trial_context: Option<String>,
-    pub price: Option<Price>,
-}
-
-#[derive(Debug, Clone, Object, Deserialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct Price {
-    pub gross_price: Option<f64>,
-    pub currency: Option<String>,
+    /// Not used by nexkey: any JSON.
+    pub price: Option<Unused>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    pub id: Option<String>,
+    /// Nexway's id of the buyer: a string or a number.
+    pub id: Option<Value>,
     pub email: Option<String>,
-    pub country: Option<String>,
-    pub locale: Option<String>,
+    /// Not used by nexkey: any JSON.
+    pub country: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub locale: Option<Unused>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub company_name: Option<String>,
-    pub company_identifier: Option<String>,
-    pub city: Option<String>,
-    pub zip_code: Option<String>,
+    /// Not used by nexkey: any JSON.
+    pub company_identifier: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub city: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub zip_code: Option<Unused>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]
@@ -139,9 +143,12 @@ pub struct Product {
     /// The publisher's product id; the product policy is chosen by it (by `id` when absent).
     pub publisher_product_id: Option<String>,
     pub external_context: Option<String>,
-    pub price_function_parameters: Option<BTreeMap<String, String>>,
-    pub variables: Option<BTreeMap<String, String>>,
-    pub price: Option<Price>,
+    /// Not used by nexkey: any JSON.
+    pub price_function_parameters: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub variables: Option<Unused>,
+    /// Not used by nexkey: any JSON.
+    pub price: Option<Unused>,
     /// Custom templates only; 1 when absent.
     pub quantity: Option<i32>,
     /// Custom templates only: epoch milliseconds.
@@ -154,12 +161,38 @@ pub struct Product {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct AdditionalData {
-    /// A code nexkey answered earlier.
+    /// The codes nexkey answered earlier, one entry per code (a bare string is accepted too).
     #[oai(rename = "ActivationCode")]
-    #[serde(rename = "ActivationCode")]
-    pub activation_code: Option<String>,
-    /// The `publisherFulfillmentId` nexkey answered earlier.
+    #[serde(rename = "ActivationCode", default, deserialize_with = "one_or_many")]
+    pub activation_code: Option<Vec<String>>,
+    /// The `publisherFulfillmentId` nexkey answered earlier (a list, or a bare string).
     #[oai(rename = "PublisherLicenseID")]
-    #[serde(rename = "PublisherLicenseID")]
-    pub publisher_license_id: Option<String>,
+    #[serde(
+        rename = "PublisherLicenseID",
+        default,
+        deserialize_with = "one_or_many"
+    )]
+    pub publisher_license_id: Option<Vec<String>>,
+}
+
+/// Nexway types `additionalData` as map(string → list of strings); hand-written templates send
+/// a bare string.
+fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(
+        match Option::<OneOrMany>::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("expected a string or a list of strings"))?
+        {
+            None => None,
+            Some(OneOrMany::One(value)) => Some(vec![value]),
+            Some(OneOrMany::Many(values)) => Some(values),
+        },
+    )
 }

@@ -29,3 +29,17 @@ pub async fn upsert(db: &impl ConnectionTrait, email: &Email, buyer: &Buyer) -> 
         .ok_or_else(|| DbErr::RecordNotFound(format!("customer {}", email.as_str())))?;
     Ok(customer.id)
 }
+
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<customer::Model, DbErr> {
+    Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("customer {id}")))
+}
+
+pub async fn by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<customer::Model>, DbErr> {
+    Entity::find().filter(Column::Email.eq(email)).one(db).await
+}

@@ -1,33 +1,229 @@
 //! Connecting and migrating, the same way on SQLite and PostgreSQL.
+//!
+//! Connection hygiene is what keeps "an answer leaves only after a real commit" true when the
+//! storage fails: a connection whose transaction did not end cleanly (SQLite rolls back on its own
+//! after SQLITE_FULL, and the driver's own bookkeeping then still believes a transaction is open,
+//! so the next `BEGIN` would become a savepoint and its "commit" would commit nothing) is closed
+//! instead of going back to the pool; a connection opened before a storage fault is not handed out
+//! again (see [`super::fault`]); and every wait on the database is bounded below the request
+//! deadline, so each call gets an answer.
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::sqlx::{self, Connection as _};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
 
-/// Opens the pool. SQLite runs in WAL mode so readers never wait for the writer, and every
-/// transaction of ours writes first, so concurrent writers queue instead of failing.
+use super::fault;
+
+/// How long one database wait may last: a lock, a busy SQLite file, a free pooled connection.
+/// Statements get twice this. Chosen below the request deadline so a call stuck behind a held
+/// lock is answered 503 (retry) instead of being cut off.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    pub lock: Duration,
+}
+
+impl Waits {
+    /// Waits for a server whose request deadline is `deadline`: a quarter of it, at most 5 s.
+    pub fn within(deadline: Duration) -> Self {
+        Waits {
+            lock: (deadline / 4).clamp(Duration::from_millis(250), Duration::from_secs(5)),
+        }
+    }
+
+    fn statement(self) -> Duration {
+        self.lock * 2
+    }
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits::within(Duration::from_secs(30))
+    }
+}
+
+/// Opens the pool with the default waits.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, Waits::default()).await
+}
+
+/// Opens the pool. SQLite runs in WAL mode so readers never wait for the writer, with
+/// `synchronous = FULL` so a commit survives a power cut; every transaction of ours writes first,
+/// so concurrent writers queue (up to the busy timeout) instead of failing.
+pub async fn connect_with(url: &str, waits: Waits) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url);
     options
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(waits.lock)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        options.max_connections(4).min_connections(1);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        options
+            .max_connections(4)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(move |sqlite| {
+                sqlite
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(waits.lock)
+            })
+            // An in-memory database lives in its connections: never recycle those.
+            .map_sqlx_sqlite_pool_opts(move |pool| hygiene(pool, !in_memory));
     } else {
-        options.max_connections(16);
+        options
+            .max_connections(16)
+            .map_sqlx_postgres_opts(move |postgres| {
+                postgres.options([
+                    ("lock_timeout", millis(waits.lock)),
+                    ("statement_timeout", millis(waits.statement())),
+                    // A session left idle inside a transaction would hold its locks forever.
+                    (
+                        "idle_in_transaction_session_timeout",
+                        millis(waits.statement() * 3),
+                    ),
+                ])
+            })
+            .map_sqlx_postgres_pool_opts(|pool| hygiene(pool, true));
     }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
-        db.execute_unprepared("PRAGMA foreign_keys = ON").await?;
-    }
-    Ok(db)
+    owner_only_sqlite_files(url)
+        .map_err(|error| DbErr::Custom(format!("cannot restrict the database file: {error}")))?;
+    Database::connect(options).await
+}
+
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+/// A connection goes back to the pool only when its transaction ended cleanly, and is handed out
+/// only when it was opened after the last storage fault.
+fn hygiene<DB: sqlx::Database>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    recycle_after_faults: bool,
+) -> sqlx::pool::PoolOptions<DB> {
+    pool.after_release(|connection, _| {
+        // A rollback that failed, or one still queued after an error, leaves the driver's
+        // transaction depth above zero: close the connection (which ends the transaction).
+        let clean = !connection.is_in_transaction();
+        if !clean {
+            tracing::warn!("closing a database connection left inside a transaction");
+        }
+        Box::pin(async move { Ok(clean) })
+    })
+    .before_acquire(move |_, meta| {
+        let fresh = !recycle_after_faults || fault::opened_since_last_fault(meta.age);
+        if !fresh {
+            tracing::debug!("retiring a database connection opened before a storage fault");
+        }
+        Box::pin(async move { Ok(fresh) })
+    })
 }
 
 /// Applies pending migrations (calling the Migrator directly: its CLI would install its own
-/// tracing subscriber).
+/// tracing subscriber), under a lock so that processes starting together on one database apply
+/// them once: on PostgreSQL a transaction-scoped advisory lock around one transaction holding
+/// every migration; on SQLite an exclusive lock on the database's directory.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            txn.execute_unprepared(
+                "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; \
+                 SELECT pg_advisory_xact_lock(7394620471)",
+            )
+            .await?;
+            Migrator::up(&txn, None).await?;
+            txn.commit().await
+        }
+        DbBackend::Sqlite => {
+            let _lock = lock_directory_of(db).await?;
+            Migrator::up(db, None).await
+        }
+        _ => Migrator::up(db, None).await,
+    }
+}
+
+/// Holds an exclusive `flock` on the directory of the SQLite database until dropped (a separate
+/// file would do too; the directory leaves nothing behind). Not the database file itself: closing
+/// any other descriptor of it would drop SQLite's own POSIX locks.
+async fn lock_directory_of(db: &DatabaseConnection) -> Result<Option<std::fs::File>, DbErr> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+        ))
+        .await?;
+    let file: String = match row {
+        Some(row) => row.try_get("", "file")?,
+        None => String::new(),
+    };
+    // An in-memory database has no file and no other process.
+    let Some(directory) = std::path::Path::new(&file)
+        .parent()
+        .filter(|_| !file.is_empty())
+    else {
+        return Ok(None);
+    };
+    let directory = directory.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let handle = std::fs::File::open(&directory)?;
+        handle.lock()?;
+        Ok::<_, std::io::Error>(Some(handle))
+    })
+    .await
+    .map_err(|error| DbErr::Custom(error.to_string()))?
+    .map_err(|error| DbErr::Migration(format!("cannot lock the database directory: {error}")))
+}
+
+/// Rewrites the readiness row: succeeds only when the database accepts a write and commits it.
+pub async fn accepts_writes(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{Alias, OnConflict, Query};
+    let probe = Query::insert()
+        .into_table(Alias::new("readiness_probe"))
+        .columns([Alias::new("id"), Alias::new("checked_at")])
+        .values_panic([1.into(), chrono::Utc::now().into()])
+        .on_conflict(
+            OnConflict::column(Alias::new("id"))
+                .update_column(Alias::new("checked_at"))
+                .to_owned(),
+        )
+        .to_owned();
+    db.execute(&probe).await.map(|_| ())
+}
+
+/// A SQLite database holds every code and buyer: its files are the owner's only, like the
+/// credentials file. The file is created 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the mode of the database file), and files that exist are narrowed to 0600.
+fn owner_only_sqlite_files(url: &str) -> std::io::Result<()> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = std::path::Path::new(path);
+        if query.split('&').any(|pair| pair == "mode=rwc") && !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }

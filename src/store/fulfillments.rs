@@ -1,20 +1,23 @@
 //! Answered calls: the idempotency record.
 
 use chrono::Utc;
-use entity::fulfillment::{self, Column, Entity};
+use entity::fulfillment::{self, Column, Entity, Operation};
+use entity::{license, license_event};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    TryInsertResult,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TryInsertResult,
 };
 
 /// The identity of a call: (operation, Nexway's fulfillment id, order id or "").
 #[derive(Debug, Clone, Copy)]
 pub struct CallKey<'a> {
-    pub operation: &'a str,
+    pub operation: Operation,
     pub nexway_fulfillment_id: &'a str,
     pub order_id: &'a str,
 }
 
+/// The latest call answered with this identity (the highest `repeat`).
 pub async fn find(
     db: &impl ConnectionTrait,
     key: CallKey<'_>,
@@ -23,6 +26,7 @@ pub async fn find(
         .filter(Column::Operation.eq(key.operation))
         .filter(Column::NexwayFulfillmentId.eq(key.nexway_fulfillment_id))
         .filter(Column::OrderId.eq(key.order_id))
+        .order_by_desc(Column::Repeat)
         .one(db)
         .await
 }
@@ -33,12 +37,15 @@ pub async fn find(
 pub async fn claim(
     db: &impl ConnectionTrait,
     key: CallKey<'_>,
+    repeat: i32,
     publisher_fulfillment_id: &str,
     request_digest: &str,
 ) -> Result<Option<i64>, DbErr> {
     let row = fulfillment::ActiveModel {
         publisher_fulfillment_id: Set(publisher_fulfillment_id.to_owned()),
-        operation: Set(key.operation.to_owned()),
+        operation: Set(key.operation),
+        repeat: Set(repeat),
+        pending_life: Set(None),
         nexway_fulfillment_id: Set(key.nexway_fulfillment_id.to_owned()),
         order_id: Set(key.order_id.to_owned()),
         request_digest: Set(request_digest.to_owned()),
@@ -46,12 +53,11 @@ pub async fn claim(
         created_at: Set(Utc::now()),
         ..Default::default()
     };
+    // No conflict target: the unique call key and the unique publisher id both mean "taken"
+    // (the latter is a fresh UUID), and the statement does not depend on the index's columns.
     let inserted = Entity::insert(row)
-        .on_conflict_do_nothing_on([
-            Column::Operation,
-            Column::NexwayFulfillmentId,
-            Column::OrderId,
-        ])
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .try_insert()
         .exec(db)
         .await?;
     Ok(match inserted {
@@ -78,4 +84,70 @@ pub async fn find_by_publisher_id(
         .filter(Column::PublisherFulfillmentId.eq(publisher_fulfillment_id))
         .one(db)
         .await
+}
+
+/// Marks a claimed cancel or suspend as waiting for the `new` of `life`.
+pub async fn mark_pending(db: &impl ConnectionTrait, id: i64, life: &str) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::PendingLife, life.into())
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The cancels and suspends answered before the `new` of `life`, oldest first.
+pub async fn pending_for(
+    db: &impl ConnectionTrait,
+    life: &str,
+) -> Result<Vec<fulfillment::Model>, DbErr> {
+    Entity::find()
+        .filter(Column::PendingLife.eq(life))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await
+}
+
+/// Whether `operation` was applied, after `call`, to a license `call` touched (or, for a call
+/// that waited for its `new`, to a license of that life).
+pub async fn applied_since(
+    db: &impl ConnectionTrait,
+    call: &fulfillment::Model,
+    operation: Operation,
+) -> Result<bool, DbErr> {
+    let mut touched = Condition::any().add(
+        license::Column::Id.in_subquery(
+            sea_orm::sea_query::Query::select()
+                .column(license_event::Column::LicenseId)
+                .from(license_event::Entity)
+                .and_where(license_event::Column::FulfillmentId.eq(call.id))
+                .to_owned(),
+        ),
+    );
+    if let Some(life) = &call.pending_life {
+        touched = touched
+            .add(license::Column::InitialNexwayFulfillmentId.eq(life.as_str()))
+            .add(license::Column::NexwayFulfillmentId.eq(life.as_str()));
+    }
+    let licenses: Vec<i64> = license::Entity::find()
+        .select_only()
+        .column(license::Column::Id)
+        .filter(touched)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let later = license_event::Entity::find()
+        .filter(license_event::Column::LicenseId.is_in(licenses))
+        .filter(license_event::Column::FulfillmentId.gt(call.id))
+        .filter(license_event::Column::Operation.eq(entity::vocabulary::Cause::from(operation)))
+        .one(db)
+        .await?;
+    Ok(later.is_some())
+}
+
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+) -> Result<Vec<fulfillment::Model>, DbErr> {
+    Entity::find().filter(Column::Id.is_in(ids)).all(db).await
 }

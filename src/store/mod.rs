@@ -3,8 +3,9 @@
 
 pub mod customers;
 pub mod db;
+pub mod fault;
 pub mod fulfillments;
 pub mod licenses;
 pub mod pool;
 
-pub use db::{connect, migrate};
+pub use db::{Waits, connect, connect_with, migrate};

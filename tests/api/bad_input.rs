@@ -148,8 +148,20 @@ fn catalogue() -> Vec<Case> {
             INVALID,
         ),
         case(
-            "escaped control character",
-            legacy(|b| b["user"]["firstName"] = "Ada\u{7}".into()),
+            "escaped control character in an identifier",
+            legacy(|b| b["product"]["nexwayFulfillmentId"] = "NXF\u{7}".into()),
+            INVALID,
+        ),
+        case(
+            "NUL in an identifier",
+            legacy(|b| b["product"]["publisherProductId"] = "ACME\u{0}PRO".into()),
+            INVALID,
+        ),
+        case(
+            "NUL in an activation code",
+            legacy(|b| {
+                b["product"]["licenses"] = serde_json::json!([{"activationCode": "K\u{0}1"}])
+            }),
             INVALID,
         ),
         case("raw control character", raw_control, INVALID),

@@ -23,12 +23,11 @@ fn text(bytes: &[u8]) -> String {
 async fn lookup_prints_the_facts_of_a_key() {
     for app in backends().await {
         let backend = app.backend;
-        let mut body = legacy_new("NXF-LOOKUP", "ACME-PRO", 1);
-        body["product"]["startDate"] = "2020-01-01".into();
-        body["product"]["endDate"] = "2021-01-01".into();
+        let body = legacy_new("NXF-LOOKUP", "ACME-PRO", 1);
         let (status, answer) = json(app.call("new", &body).await).await;
         assert_eq!(status, 200, "{backend}: {answer}");
         let code = codes(&answer).remove(0);
+        app.backdate(&code, "2020-01-01", "2021-01-01").await;
 
         // As people type it: lower case, without dashes.
         let typed = code.replace('-', "").to_lowercase();
@@ -173,4 +172,72 @@ async fn health_exits_zero_only_when_the_server_is_ready() {
     drop(free);
     let nobody = nexkey(&["health", "--address", &address], &[]);
     assert!(!nobody.status.success());
+}
+
+#[test]
+fn check_config_refuses_what_serve_would_fail_on_and_warns_on_weak_signatures() {
+    for (name, value, error) in [
+        ("NEXKEY_BIND", "127.0.0.1:99999", "bind"),
+        ("NEXKEY_BIND", "127.0.0.1", "bind"),
+        (
+            "NEXKEY_DATABASE_URL",
+            "mysql://root@db/nexkey",
+            "\"mysql\" is not supported",
+        ),
+        ("NEXKEY_DATABASE_URL", "nexkey.db", "is not supported"),
+        (
+            "NEXKEY_TRUSTED_PROXIES",
+            "10.0.0.0/8,proxy.local",
+            "trusted_proxies",
+        ),
+    ] {
+        let output = nexkey(&["check-config"], &[(name, value)]);
+        assert!(!output.status.success(), "{name}={value} accepted");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(error), "{name}={value}: {stderr}");
+    }
+
+    let weak = nexkey(
+        &["check-config"],
+        &[
+            ("NEXKEY_NEXWAY_SIGNATURE", "required"),
+            ("NEXKEY_NEXWAY_SIGNING_SECRETS", "signing-secret-1"),
+            (
+                "NEXKEY_NEXWAY_SIGNED_FIELDS",
+                "$.product.publisherProductId",
+            ),
+            ("NEXKEY_NEXWAY_BASIC", "false"),
+        ],
+    );
+    assert!(weak.status.success(), "{}", text(&weak.stderr));
+    let printed = text(&weak.stdout);
+    for warning in [
+        "sign no fulfillment id",
+        "$.product.quantity",
+        "replayed at any time",
+    ] {
+        assert!(printed.contains(warning), "{warning}: {printed}");
+    }
+    let strong = nexkey(
+        &["check-config"],
+        &[
+            ("NEXKEY_NEXWAY_SIGNATURE", "required"),
+            ("NEXKEY_NEXWAY_SIGNING_SECRETS", "signing-secret-1"),
+            (
+                "NEXKEY_NEXWAY_SIGNED_FIELDS",
+                "$.fulfillmentId,$.product.quantity,$.additionalData.RequestTimestamp",
+            ),
+            (
+                "NEXKEY_NEXWAY_TIMESTAMP_FIELD",
+                "$.additionalData.RequestTimestamp",
+            ),
+            ("NEXKEY_NEXWAY_BASIC", "false"),
+        ],
+    );
+    assert!(strong.status.success(), "{}", text(&strong.stderr));
+    assert!(
+        !text(&strong.stdout).contains("warning:"),
+        "{}",
+        text(&strong.stdout)
+    );
 }

@@ -83,12 +83,9 @@ async fn start_server(
         .copied()
         .expect("tcp address");
     tokio::spawn(
-        Server::new_with_acceptor(nexkey::deadline::RequestDeadline::new(
-            acceptor,
-            idle_timeout,
-        ))
-        .idle_timeout(idle_timeout)
-        .run(route(app)),
+        Server::new_with_acceptor(nexkey::app::guard_connections(acceptor, &settings))
+            .idle_timeout(idle_timeout)
+            .run(route(app)),
     );
     TestApp {
         backend,
@@ -257,4 +254,21 @@ pub async fn one_answer(
         "{backend}: answers differ"
     );
     answers.swap_remove(0)
+}
+
+impl TestApp {
+    /// Moves a license's dates into the past, as time would: nexkey never issues a license
+    /// already expired, so a test of expiry issues one and lets it age.
+    pub async fn backdate(&self, code: &str, start: &str, end: &str) {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        let date = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        let updated = entity::license::Entity::update_many()
+            .col_expr(entity::license::Column::StartDate, date(start).into())
+            .col_expr(entity::license::Column::EndDate, date(end).into())
+            .filter(entity::license::Column::ActivationCode.eq(code))
+            .exec(&self.db)
+            .await
+            .unwrap();
+        assert_eq!(updated.rows_affected, 1, "{code} not stored");
+    }
 }

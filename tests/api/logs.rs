@@ -38,6 +38,7 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
         .env("NEXKEY_NEXWAY_SIGNING_SECRETS", SECRET)
         .env("NEXKEY_NEXWAY_SIGNED_FIELDS", "$.fulfillmentId")
         .env("NEXKEY_ADMIN_KEYS", ADMIN_KEY)
+        .env("NEXKEY_TRUSTED_PROXIES", "127.0.0.1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -77,7 +78,13 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
     // Support pastes URLs carrying the admin key; neither a good nor a bad one is logged.
     for key in [ADMIN_KEY, BAD_ADMIN_KEY] {
         let url = format!("http://{address}/nexus/lkey/{code}?key={key}");
-        let lookup = http.get(url).send().await.unwrap();
+        // Through the trusted proxy (loopback here), on behalf of a client it names.
+        let lookup = http
+            .get(url)
+            .header("x-forwarded-for", "203.0.113.9")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(lookup.status(), if key == ADMIN_KEY { 200 } else { 401 });
     }
 
@@ -94,6 +101,22 @@ async fn the_log_of_failed_and_successful_calls_holds_no_secret() {
     assert!(
         log.contains("Nexway call refused"),
         "the refusals are logged:\n{log}"
+    );
+    // Every refused call names its client: the peer, or whom the trusted proxy spoke for.
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("request answered") && line.contains("\"status\":401"))
+        .collect();
+    assert_eq!(refused.len(), 3, "three refused calls:\n{log}");
+    assert!(
+        refused[..2]
+            .iter()
+            .all(|line| line.contains(r#""client":"127.0.0.1""#)),
+        "{refused:?}"
+    );
+    assert!(
+        refused[2].contains(r#""client":"203.0.113.9""#),
+        "{refused:?}"
     );
     let encode = |password: &str| {
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"))

@@ -77,7 +77,7 @@ async fn readiness_is_503_while_migrations_are_pending_or_the_database_is_gone()
             .unwrap();
 
         // The server shares this pool: closed, the database is unreachable for it too.
-        let unavailable = "nexkey_database_errors_total{kind=\"unavailable\"}";
+        let unavailable = "nexkey_database_errors_total{kind=\"storage\"}";
         let before = sample(&scrape(&app).await, unavailable).unwrap();
         app.db.clone().close().await.unwrap();
         let (status, body) =
@@ -102,10 +102,15 @@ async fn readiness_is_503_while_migrations_are_pending_or_the_database_is_gone()
 
 #[tokio::test]
 async fn metrics_count_requests_codes_replays_and_refusals() {
-    for app in backends().await {
+    // A configured product of its own, so this test's codes are counted apart from the others'.
+    let product = format!("METRICS-{}", uuid::Uuid::new_v4().simple());
+    let configure = |settings: &mut nexkey::config::Settings| {
+        settings
+            .products
+            .insert(product.clone(), nexkey::config::ProductOverride::default());
+    };
+    for app in backends_with(configure).await {
         let backend = app.backend;
-        // A product name of its own, so this test's codes are counted apart from the others'.
-        let product = format!("METRICS-{}", uuid::Uuid::new_v4().simple());
         let before = scrape(&app).await;
         let count = |text: &str, series: &str| sample(text, series).unwrap_or(0.0);
 
@@ -123,14 +128,28 @@ async fn metrics_count_requests_codes_replays_and_refusals() {
             .unwrap();
         assert_eq!(unauthenticated.status(), 401);
 
+        // A product nobody configured is counted under `other`, never as a label of its own.
+        let unconfigured = format!("UNCONFIGURED-{}", uuid::Uuid::new_v4().simple());
+        let body = legacy_new(&format!("NXF-{unconfigured}"), &unconfigured, 1);
+        assert_eq!(app.call("new", &body).await.status(), 200);
+
         let after = scrape(&app).await;
+        // The product's series is this test's alone (one per backend, in this process's metrics).
+        let issued =
+            format!("nexkey_codes_issued_total{{generator=\"random\",product=\"{product}\"}}");
         assert_eq!(
-            sample(
-                &after,
-                &format!("nexkey_codes_issued_total{{generator=\"random\",product=\"{product}\"}}")
-            ),
-            Some(3.0),
+            count(&after, &issued) - count(&before, &issued),
+            3.0,
             "{backend}: three codes, issued once"
+        );
+        assert!(
+            !after.contains(&unconfigured),
+            "{backend}: an unbounded label"
+        );
+        let other = "nexkey_codes_issued_total{generator=\"random\",product=\"other\"}";
+        assert!(
+            count(&after, other) >= count(&before, other) + 1.0,
+            "{backend}"
         );
         // Other tests run alongside in this process: their calls can only add to these.
         let grew_by = |series: &str| count(&after, series) - count(&before, series);
@@ -146,7 +165,7 @@ async fn metrics_count_requests_codes_replays_and_refusals() {
         assert!(
             after.contains("nexkey_request_duration_seconds_bucket{operation=\"new\",le=\"0.1\"}")
         );
-        assert!(after.contains("nexkey_database_errors_total{kind=\"unavailable\"}"));
+        assert!(after.contains("nexkey_database_errors_total{kind=\"storage\"}"));
         // Probes and scrapes are not requests worth counting.
         assert!(
             !after.contains("operation=\"unknown\",status=\"200\""),

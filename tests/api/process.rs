@@ -74,6 +74,16 @@ async fn codes_survive_a_restart_and_are_replayed() {
     let server = start(dir.path(), &credentials).await;
     let again = call(server.address.clone()).await.unwrap();
     assert_eq!(again.headers()["idempotent-replayed"], "true");
+    // Every code and buyer is in these files: the owner's only, whatever the umask.
+    #[cfg(unix)]
+    for name in ["nexkey.db", "nexkey.db-wal", "nexkey.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is owner-only");
+    }
     assert_eq!(again.text().await.unwrap(), first);
     let answer: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(codes(&answer).len(), 2);

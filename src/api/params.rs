@@ -1,0 +1,84 @@
+//! The support side's parameters, checked before anything reaches the database: identifiers and
+//! texts hold no control character (a NUL is an error on PostgreSQL and a truncation elsewhere),
+//! lengths and numbers are bounded. The same bounds are written into the OpenAPI schema
+//! (`validator(…)` attributes, which poem checks first); these functions serve the paths outside
+//! typed operations (the lkey page) and the bodies the schema cannot describe (CSV).
+
+use poem_openapi::Enum;
+
+use super::admin::AdminFailure;
+use crate::fulfillment::Status;
+
+/// What the schema's `pattern` says: no C0/C1 control character (`char::is_control`).
+pub const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
+/// Longest license key, identifier or e-mail accepted as a parameter.
+pub const MAX_PARAM: usize = 256;
+/// Highest page number of a search (beyond it, a search is a scan, not support's question).
+pub const MAX_PAGE: u64 = 100_000;
+
+/// A parameter's text: bounded and free of control characters, else a 400 naming it.
+pub fn check_text(name: &str, value: &str, max: usize) -> Result<(), AdminFailure> {
+    if value.chars().any(char::is_control) {
+        return Err(AdminFailure::InvalidRequest(format!(
+            "{name} contains control characters"
+        )));
+    }
+    if value.chars().count() > max {
+        return Err(AdminFailure::InvalidRequest(format!(
+            "{name} is longer than {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The `status` search criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum StatusFilter {
+    Active,
+    Suspended,
+    Canceled,
+    Expired,
+    Superseded,
+}
+
+impl From<StatusFilter> for Status {
+    fn from(filter: StatusFilter) -> Self {
+        match filter {
+            StatusFilter::Active => Status::Active,
+            StatusFilter::Suspended => Status::Suspended,
+            StatusFilter::Canceled => Status::Canceled,
+            StatusFilter::Expired => Status::Expired,
+            StatusFilter::Superseded => Status::Superseded,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_and_lengths_are_refused_with_the_name() {
+        assert!(check_text("key", "K7QXM-2HJ9P", MAX_PARAM).is_ok());
+        assert!(check_text("key", "Zoë \u{202e} ok", MAX_PARAM).is_ok());
+        for bad in ["a\0b", "tab\there", "new\nline", "c1\u{85}"] {
+            let Err(AdminFailure::InvalidRequest(message)) = check_text("email", bad, MAX_PARAM)
+            else {
+                panic!("{bad:?} accepted");
+            };
+            assert_eq!(message, "email contains control characters");
+        }
+        assert!(check_text("key", &"x".repeat(MAX_PARAM + 1), MAX_PARAM).is_err());
+    }
+
+    #[test]
+    fn the_schema_pattern_says_the_same_as_the_check() {
+        // The pattern's class is exactly char::is_control: C0, DEL and C1.
+        for c in (0u32..0x100).filter_map(char::from_u32) {
+            let in_class = matches!(c as u32, 0..=0x1F | 0x7F..=0x9F);
+            assert_eq!(in_class, c.is_control(), "{c:?}");
+        }
+        assert_eq!(NO_CONTROL_PATTERN, r"^[^\x00-\x1F\x7F-\x9F]*$");
+    }
+}

@@ -1,0 +1,426 @@
+//! The rules of PROTOCOL.md 2b over HTTP, each one a hole that was open: which life a call
+//! reaches, one identity per body, additionalData lists, tolerance, trials, calls out of order,
+//! repeats of suspend and reactivate, dates, and buyers kept per purchase.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, Months, Utc};
+use nexkey::config::{ProductOverride, Settings};
+use nexkey::fulfillment::{RenewMode, Term};
+use nexkey::keygen::{GeneratorSettings, KeyPair, SignedSettings};
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TestApp, backends_with, codes, current_new, json, legacy_new, with_admin_key,
+};
+
+/// ACME-PRO: yearly, renew extends. ACME-MAX: yearly, renew reissues. SG: signed codes.
+fn settings(settings: &mut Settings) {
+    with_admin_key(settings);
+    let yearly = |renew| ProductOverride {
+        term: Some(Term::Years(1)),
+        renew: Some(renew),
+        ..ProductOverride::default()
+    };
+    settings.products = BTreeMap::from([
+        ("ACME-PRO".into(), yearly(RenewMode::Extend)),
+        ("ACME-MAX".into(), yearly(RenewMode::Reissue)),
+        (
+            "SG".into(),
+            ProductOverride {
+                generator: Some(GeneratorSettings::Signed(SignedSettings {
+                    private_key: KeyPair::generate().private_key,
+                    encoding: Default::default(),
+                    prefix: String::new(),
+                    file_name: None,
+                })),
+                ..ProductOverride::default()
+            },
+        ),
+    ]);
+}
+
+async fn ok(app: &TestApp, operation: &str, body: &Value) -> Value {
+    let (status, answer) = json(app.call(operation, body).await).await;
+    assert_eq!(status, 200, "{} {operation}: {answer}", app.backend);
+    answer
+}
+
+/// A refused call: its status and error code, and nothing written.
+async fn refused(app: &TestApp, operation: &str, body: &Value, status: u16, code: &str) {
+    let before = app.row_counts().await;
+    let (got, answer) = json(app.call(operation, body).await).await;
+    assert_eq!(got, status, "{} {operation}: {answer}", app.backend);
+    assert_eq!(answer["error"]["code"], code, "{answer}");
+    assert_eq!(
+        app.row_counts().await,
+        before,
+        "a refused {operation} wrote"
+    );
+}
+
+fn statuses(answer: &Value) -> Vec<&str> {
+    answer["licenses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect()
+}
+
+async fn lkey(app: &TestApp, code: &str) -> Value {
+    let response = app.admin_get(&format!("/nexus/lkey/{code}")).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn grace(mut body: Value) -> Value {
+    body["user"]["email"] = "grace@example.com".into();
+    body
+}
+
+#[tokio::test]
+async fn a_reference_into_another_life_is_refused_and_changes_nothing() {
+    for app in backends_with(settings).await {
+        let ada = codes(&ok(&app, "new", &current_new("life-ada", "ORD-1", "ACME-PRO")).await);
+        let answer = ok(
+            &app,
+            "new",
+            &grace(current_new("life-grace", "ORD-1", "ACME-PRO")),
+        )
+        .await;
+        let grace_code = codes(&answer);
+        let grace_id = answer["publisherFulfillmentId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Ada's life, with an (unsigned) PublisherLicenseID naming Grace's fulfillment.
+        let mut body = current_new("life-ada", "ORD-2", "ACME-PRO");
+        body["additionalData"] = json!({"PublisherLicenseID": [grace_id]});
+        refused(&app, "cancel", &body, 409, "REFERENCES_DISAGREE").await;
+        // Ada's life naming Grace's code.
+        let mut body = current_new("life-ada", "ORD-3", "ACME-PRO");
+        body["additionalData"] = json!({"ActivationCode": grace_code});
+        refused(&app, "suspend", &body, 409, "REFERENCES_DISAGREE").await;
+        // Codes of two lives in one call.
+        let mut body = current_new("life-ada", "ORD-4", "ACME-PRO");
+        body["additionalData"] = json!({"ActivationCode": [ada[0], grace_code[0]]});
+        refused(&app, "cancel", &body, 409, "REFERENCES_DISAGREE").await;
+
+        for code in [&ada[0], &grace_code[0]] {
+            assert_eq!(lkey(&app, code).await["customFields"]["status"], "active");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_with_both_generations_identities_is_refused() {
+    for app in backends_with(settings).await {
+        let mut body = legacy_new("NXF-B", "ACME-PRO", 1);
+        body["fulfillmentId"] = "life-other".into();
+        refused(&app, "new", &body, 400, "INVALID_REQUEST").await;
+        let mut body = current_new("life-b", "ORD-1", "ACME-PRO");
+        body["product"]["nexwayFulfillmentId"] = "NXF-B".into();
+        refused(&app, "cancel", &body, 400, "INVALID_REQUEST").await;
+    }
+}
+
+#[tokio::test]
+async fn additional_data_lists_act_on_every_code_named() {
+    for app in backends_with(settings).await {
+        let mut body = current_new("life-multi", "ORD-1", "ACME-PRO");
+        body["product"]["quantity"] = 3.into();
+        let answer = ok(&app, "new", &body).await;
+        let issued = codes(&answer);
+        let id = answer["publisherFulfillmentId"].clone();
+
+        // As Nexway's `$.licenses[*].activationCode+` extractor captures them: a list.
+        let mut cancel = current_new("life-multi", "ORD-2", "ACME-PRO");
+        cancel["additionalData"] = json!({
+            "ActivationCode": [issued[0], issued[1]],
+            "PublisherLicenseID": [id],
+            "SomethingElse": {"nested": [1, 2]}
+        });
+        let answer = ok(&app, "cancel", &cancel).await;
+        assert_eq!(codes(&answer), issued[..2], "{}", app.backend);
+        assert_eq!(statuses(&answer), ["canceled", "canceled"]);
+        assert_eq!(
+            lkey(&app, &issued[2]).await["customFields"]["status"],
+            "active"
+        );
+
+        // A bare string is a list of one.
+        let mut suspend = current_new("life-multi", "ORD-3", "ACME-PRO");
+        suspend["additionalData"] = json!({"ActivationCode": issued[2]});
+        assert_eq!(codes(&ok(&app, "suspend", &suspend).await), issued[2..]);
+
+        // A list of something else is a clear 400.
+        let mut bad = current_new("life-multi", "ORD-4", "ACME-PRO");
+        bad["additionalData"] = json!({"ActivationCode": [1, 2]});
+        refused(&app, "cancel", &bad, 400, "INVALID_REQUEST").await;
+    }
+}
+
+#[tokio::test]
+async fn members_nexkey_does_not_use_never_fail_a_call() {
+    for app in backends_with(settings).await {
+        let mut body = current_new("life-loose", "ORD-1", "ACME-PRO");
+        body["checkout"]["lineItemId"] = 12.into();
+        body["checkout"]["price"] = json!({"grossPrice": "29.99", "currency": null});
+        body["user"]["id"] = 4242.into();
+        body["user"]["zipCode"] = 75001.into();
+        body["user"]["country"] = json!({"code": "FR"});
+        body["product"]["priceFunctionParameters"] = json!({"seats": 5, "tiers": [1, 2]});
+        body["product"]["variables"] = json!(["EU"]);
+        body["product"]["price"] = "29.99".into();
+        body["somethingNew"] = json!({"x": true});
+        let answer = ok(&app, "new", &body).await;
+        let purchase = lkey(&app, &codes(&answer)[0]).await;
+        assert_eq!(
+            purchase["customer"]["customFields"][0]["fields"],
+            json!([{"name": "nexwayUserId", "value": "4242"}]),
+            "{}",
+            app.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_trial_is_a_trial_until_converted() {
+    for app in backends_with(settings).await {
+        let today = Utc::now().date_naive();
+        let mut body = current_new("life-trial", "ORD-1", "ACME-PRO");
+        body["checkout"]["trialContext"] = "CREATION".into();
+        let answer = ok(&app, "new", &body).await;
+        let code = codes(&answer).remove(0);
+        let license = &answer["licenses"][0];
+        assert_eq!(license["trial"], true, "{}: {answer}", app.backend);
+        let trial_end = (today + Days::new(14)).to_string();
+        assert_eq!(
+            license["endDate"],
+            trial_end.as_str(),
+            "the default trial term"
+        );
+        let purchase = lkey(&app, &code).await;
+        assert_eq!(purchase["customFields"]["trial"], "true");
+
+        // A trial with an end date of its own ends then.
+        let mut short = current_new("life-trial-2", "ORD-1", "ACME-PRO");
+        short["checkout"]["trialContext"] = "CREATION".into();
+        let end = today + Days::new(3);
+        short["product"]["expirationTimestamp"] = (end
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis())
+        .into();
+        let answer = ok(&app, "new", &short).await;
+        assert_eq!(answer["licenses"][0]["endDate"], end.to_string());
+
+        // The paid order: the same code, ordinary, the product's term from today.
+        let mut paid = current_new("life-trial", "ORD-2", "ACME-PRO");
+        paid["checkout"]["trialContext"] = "CONVERSION".into();
+        let answer = ok(&app, "new", &paid).await;
+        assert_eq!(codes(&answer), [code.as_str()], "{}: {answer}", app.backend);
+        assert_eq!(answer["licenses"][0].get("trial"), None);
+        assert_eq!(
+            answer["licenses"][0]["endDate"],
+            (today + Months::new(12)).to_string()
+        );
+        assert_eq!(lkey(&app, &code).await["customFields"].get("trial"), None);
+
+        // A conversion with no trial to convert issues ordinary codes.
+        let mut paid = current_new("life-paid", "ORD-1", "ACME-PRO");
+        paid["checkout"]["trialContext"] = "CONVERSION".into();
+        let answer = ok(&app, "new", &paid).await;
+        assert_eq!(answer["licenses"][0].get("trial"), None);
+
+        let mut odd = current_new("life-odd", "ORD-1", "ACME-PRO");
+        odd["checkout"]["trialContext"] = "FOREVER".into();
+        refused(&app, "new", &odd, 400, "INVALID_REQUEST").await;
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_or_suspend_before_its_new_is_recorded_and_the_new_honours_it() {
+    for app in backends_with(settings).await {
+        let answer = ok(
+            &app,
+            "cancel",
+            &current_new("life-late", "ORD-1", "ACME-PRO"),
+        )
+        .await;
+        assert_eq!(answer["licenses"], json!([]), "{}", app.backend);
+        let answer = ok(&app, "new", &current_new("life-late", "ORD-1", "ACME-PRO")).await;
+        assert_eq!(statuses(&answer), ["canceled"], "never usable");
+
+        // The legacy body refers to the life by initialNexwayFulfillmentId.
+        let mut suspend = legacy_new("NXF-L2", "ACME-PRO", 1);
+        suspend["product"]["initialNexwayFulfillmentId"] = "NXF-L1".into();
+        assert_eq!(ok(&app, "suspend", &suspend).await["licenses"], json!([]));
+        let answer = ok(&app, "new", &legacy_new("NXF-L1", "ACME-PRO", 2)).await;
+        assert_eq!(statuses(&answer), ["suspended", "suspended"]);
+        // The reactivate Nexway sends next lifts the hold as usual.
+        let mut reactivate = legacy_new("NXF-L3", "ACME-PRO", 1);
+        reactivate["product"]["initialNexwayFulfillmentId"] = "NXF-L1".into();
+        assert_eq!(
+            statuses(&ok(&app, "reactivate", &reactivate).await),
+            ["active", "active"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn suspend_reactivate_suspend_in_one_order_leaves_it_suspended() {
+    for app in backends_with(settings).await {
+        let code = codes(&ok(&app, "new", &current_new("life-rep", "ORD-1", "ACME-PRO")).await);
+        let hold = current_new("life-rep", "ORD-2", "ACME-PRO");
+        let first = app.call("suspend", &hold).await;
+        assert_eq!(first.headers()["idempotent-replayed"], "false");
+        let first: Value = first.json().await.unwrap();
+        assert_eq!(statuses(&first), ["suspended"]);
+        assert_eq!(statuses(&ok(&app, "reactivate", &hold).await), ["active"]);
+
+        let again = app.call("suspend", &hold).await;
+        assert_eq!(
+            again.headers()["idempotent-replayed"],
+            "false",
+            "{}",
+            app.backend
+        );
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(statuses(&again), ["suspended"]);
+        assert_eq!(
+            lkey(&app, &code[0]).await["customFields"]["status"],
+            "suspended"
+        );
+
+        // A retry of that second suspend is a retry: the same bytes, nothing written.
+        let rows = app.row_counts().await;
+        let retry = app.call("suspend", &hold).await;
+        assert_eq!(retry.headers()["idempotent-replayed"], "true");
+        assert_eq!(retry.json::<Value>().await.unwrap(), again);
+        assert_eq!(app.row_counts().await, rows);
+
+        // And the reactivate after it is new again.
+        assert_eq!(statuses(&ok(&app, "reactivate", &hold).await), ["active"]);
+        assert_eq!(
+            lkey(&app, &code[0]).await["customFields"]["status"],
+            "active"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_retried_after_a_later_cancel_is_still_a_retry() {
+    for app in backends_with(settings).await {
+        let body = current_new("life-retry", "ORD-1", "ACME-PRO");
+        let first = app.call("new", &body).await.text().await.unwrap();
+        ok(
+            &app,
+            "cancel",
+            &current_new("life-retry", "ORD-2", "ACME-PRO"),
+        )
+        .await;
+        let rows = app.row_counts().await;
+        let retry = app.call("new", &body).await;
+        assert_eq!(retry.headers()["idempotent-replayed"], "true");
+        assert_eq!(retry.text().await.unwrap(), first, "{}", app.backend);
+        assert_eq!(app.row_counts().await, rows);
+    }
+}
+
+#[tokio::test]
+async fn dates_are_real_four_digit_calendar_dates_and_nothing_is_issued_expired() {
+    for app in backends_with(settings).await {
+        let yesterday = Utc::now().date_naive() - Days::new(1);
+        for end in [
+            "27-11-23",
+            "+10000-01-01",
+            "0027-11-23",
+            "2027-02-30",
+            yesterday.to_string().as_str(),
+        ] {
+            let mut body = legacy_new("NXF-D", "ACME-PRO", 1);
+            body["product"]["endDate"] = end.into();
+            refused(&app, "new", &body, 400, "INVALID_REQUEST").await;
+        }
+        // A start in the past with a term that has run out already.
+        let mut body = legacy_new("NXF-D", "ACME-PRO", 1);
+        body["product"]["startDate"] = "2020-01-01".into();
+        refused(&app, "new", &body, 400, "INVALID_REQUEST").await;
+        for millis in [253_402_300_800_000i64, -86_400_000] {
+            let mut body = current_new("life-d", "ORD-1", "ACME-PRO");
+            body["product"]["expirationTimestamp"] = millis.into();
+            refused(&app, "new", &body, 400, "INVALID_REQUEST").await;
+        }
+        // A signed code carries its end date in 16 bits of days: checked before, a 400.
+        let mut body = legacy_new("NXF-SG", "SG", 1);
+        body["product"]["endDate"] = "2200-01-01".into();
+        refused(&app, "new", &body, 400, "INVALID_REQUEST").await;
+        body["product"]["endDate"] = "2100-01-01".into();
+        ok(&app, "new", &body).await;
+    }
+}
+
+#[tokio::test]
+async fn each_purchase_keeps_its_buyer_as_its_call_gave_them() {
+    for app in backends_with(settings).await {
+        let mut first = legacy_new("NXF-BUY1", "ACME-PRO", 1);
+        first["user"]["companyName"] = "Analytical Engines".into();
+        let first = codes(&ok(&app, "new", &first).await).remove(0);
+        let mut second = legacy_new("NXF-BUY2", "ACME-PRO", 1);
+        second["user"] = json!({"email": "BUYER@example.com", "firstName": "Augusta",
+                                "lastName": "King", "companyName": "Babbage & Co"});
+        let second = codes(&ok(&app, "new", &second).await).remove(0);
+
+        let old = lkey(&app, &first).await;
+        assert_eq!(old["customer"]["name"], "Ada Lovelace", "{}", app.backend);
+        assert_eq!(
+            old["customer"]["customFields"][0]["fields"][0]["value"],
+            "Analytical Engines"
+        );
+        let new = lkey(&app, &second).await;
+        assert_eq!(new["customer"]["name"], "Augusta King");
+        assert_eq!(
+            new["customer"]["customFields"][0]["fields"][0]["value"],
+            "Babbage & Co"
+        );
+        assert_eq!(new["customer"]["email"], "buyer@example.com");
+
+        // A reissue keeps the buyer of the purchase it continues.
+        let mut renew = legacy_new("NXF-BUY3", "ACME-MAX", 1);
+        renew["product"]["initialNexwayFulfillmentId"] = "NXF-BUY2".into();
+        renew["product"]["licenses"] = json!([{"activationCode": second}]);
+        ok(&app, "upgrade", &renew).await;
+        let mut renew = legacy_new("NXF-BUY4", "ACME-MAX", 1);
+        renew["product"]["initialNexwayFulfillmentId"] = "NXF-BUY2".into();
+        let child = codes(&ok(&app, "renew", &renew).await).remove(0);
+        assert_ne!(child, second);
+        assert_eq!(lkey(&app, &child).await["customer"]["name"], "Augusta King");
+    }
+}
+
+#[tokio::test]
+async fn a_stored_status_nexkey_does_not_know_is_an_error_not_active() {
+    use sea_orm::ConnectionTrait;
+    for app in backends_with(settings).await {
+        let code = codes(&ok(&app, "new", &current_new("life-odd", "ORD-1", "ACME-PRO")).await);
+        app.db
+            .execute_unprepared("UPDATE license SET status = 'paused'")
+            .await
+            .unwrap();
+        // Read as active, a suspend would apply; unknown, it is refused and nothing changes.
+        refused(
+            &app,
+            "suspend",
+            &current_new("life-odd", "ORD-2", "ACME-PRO"),
+            500,
+            "INTERNAL",
+        )
+        .await;
+        let response = app.admin_get(&format!("/nexus/lkey/{}", code[0])).await;
+        assert_eq!(response.status(), 500, "{}", app.backend);
+    }
+}
