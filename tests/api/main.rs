@@ -4,11 +4,13 @@
 mod activation;
 mod admin_edges;
 mod bad_input;
+mod binary;
 mod browser;
 mod cli;
 mod dmp;
 mod edges;
 mod errors;
+mod faults;
 mod helpers;
 mod idempotency;
 mod keygen;

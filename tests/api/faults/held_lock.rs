@@ -1,0 +1,96 @@
+//! (e) A lock held by someone else (an operator's `LOCK TABLE`, a migration, another writer on
+//! the SQLite file): a `new` gets 503 with `Retry-After` inside the request deadline, with a log
+//! line, instead of hanging until the connection is dropped; once the lock goes, the same call
+//! succeeds.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+
+use super::{shared_postgres, sqlite_url};
+use crate::binary::Launch;
+use crate::helpers::{fresh_postgres_database, legacy_new};
+
+const DEADLINE: Duration = Duration::from_secs(6);
+
+/// Starts nexkey with a short deadline, takes the lock with `lock` (statements run in one open
+/// transaction on a separate connection), calls, releases, calls again.
+async fn call_against_a_held_lock(backend: &str, database_url: &str, lock: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let nexkey = Launch::new(dir.path())
+        .database(database_url)
+        .env("NEXKEY_REQUEST_TIMEOUT", &DEADLINE.as_secs().to_string())
+        .log_to(&log)
+        .start()
+        .await;
+    let body = legacy_new("NXF-LOCKED", "ACME-PRO", 2).to_string();
+
+    let db = Database::connect(database_url).await.unwrap();
+    let holder = db.begin().await.unwrap();
+    for statement in lock {
+        holder.execute_unprepared(statement).await.unwrap();
+    }
+    let started = Instant::now();
+    let answer = nexkey.call("new", &body).await;
+    let waited = started.elapsed();
+    let answer = answer.unwrap_or_else(|e| panic!("{backend}: no answer under a held lock: {e}"));
+    assert!(
+        answer.is_retry_later(),
+        "{backend}: under a held lock: {} {:?} {}",
+        answer.status,
+        answer.retry_after,
+        answer.body
+    );
+    assert!(
+        waited < DEADLINE,
+        "{backend}: the 503 came after {waited:?}"
+    );
+    holder.rollback().await.unwrap();
+
+    let answer = nexkey.call("new", &body).await.unwrap();
+    assert_eq!(
+        answer.status, 200,
+        "{backend}: lock released: {}",
+        answer.body
+    );
+    assert_eq!(answer.replayed.as_deref(), Some("false"));
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    let logged = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .any(|line| {
+            line["fields"]["message"] == "request answered" && line["fields"]["status"] == 503
+        });
+    assert!(logged, "{backend}: no log line for the 503:\n{logs}");
+    db.close().await.ok();
+    eprintln!("held_lock {backend}: 503 after {waited:?}");
+}
+
+#[tokio::test]
+async fn a_held_postgresql_lock_is_a_503_inside_the_deadline() {
+    let Some(admin_url) = shared_postgres("held_lock on PostgreSQL") else {
+        return;
+    };
+    let database_url = fresh_postgres_database(&admin_url).await;
+    call_against_a_held_lock(
+        "postgres",
+        &database_url,
+        &["LOCK TABLE license IN ACCESS EXCLUSIVE MODE"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_held_sqlite_write_lock_is_a_503_inside_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = sqlite_url(dir.path());
+    // A write statement takes SQLite's write lock until the transaction ends.
+    call_against_a_held_lock(
+        "sqlite",
+        &database_url,
+        &["UPDATE fulfillment SET answer = answer WHERE id = -1"],
+    )
+    .await;
+}
