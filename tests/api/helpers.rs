@@ -102,7 +102,9 @@ pub async fn fresh_postgres_database(admin_url: &str) -> String {
     let admin = sea_orm::Database::connect(admin_url)
         .await
         .expect("NEXKEY_TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
-    let name = format!("nexkey_test_{}", uuid::Uuid::new_v4().simple());
+    // `NEXKEY_TEST_RUN` tags the databases of one run, so a run drops its own and no other's.
+    let run = std::env::var("NEXKEY_TEST_RUN").unwrap_or_else(|_| "local".into());
+    let name = format!("nexkey_test_{run}_{}", uuid::Uuid::new_v4().simple());
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await

@@ -130,7 +130,7 @@ pub async fn assert_stored(database_url: &str, answered: &[(Call, String)]) {
                 row.id
             );
         }
-        if row.operation == "new" {
+        if row.operation == entity::fulfillment::Operation::New {
             let own = licenses
                 .iter()
                 .filter(|license| license.fulfillment_id == row.id)
