@@ -90,8 +90,11 @@ pub async fn connect_with(url: &str, waits: Waits) -> Result<DatabaseConnection,
             })
             .map_sqlx_postgres_pool_opts(|pool| hygiene(pool, true));
     }
-    owner_only_sqlite_files(url)
-        .map_err(|error| DbErr::Custom(format!("cannot restrict the database file: {error}")))?;
+    // Not a reason to stay down: a file nexkey may not chmod (another owner, a read-only mount)
+    // is served as it is, and a read-only one is answered 503 until writes work again.
+    if let Err(error) = owner_only_sqlite_files(url) {
+        tracing::warn!(%error, "cannot make the database files owner-only");
+    }
     Database::connect(options).await
 }
 

@@ -23,6 +23,8 @@ pub struct Launch {
     /// The executable: the debug binary of this build unless told otherwise (the soak uses a
     /// release build).
     pub binary: PathBuf,
+    /// Run as this (uid, gid) instead of the test's user (root only).
+    pub user: Option<(u32, u32)>,
 }
 
 impl Launch {
@@ -33,11 +35,17 @@ impl Launch {
             envs: Vec::new(),
             stderr: Stdio::null(),
             binary: env!("CARGO_BIN_EXE_nexkey").into(),
+            user: None,
         }
     }
 
     pub fn database(mut self, url: &str) -> Launch {
         self.database_url = Some(url.to_owned());
+        self
+    }
+
+    pub fn as_user(mut self, uid: u32, gid: u32) -> Launch {
+        self.user = Some((uid, gid));
         self
     }
 
@@ -78,6 +86,10 @@ impl Launch {
             .stderr(self.stderr);
         if let Some(url) = &self.database_url {
             command.env("NEXKEY_DATABASE_URL", url);
+        }
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
         }
         let child = command.spawn().expect("spawn nexkey");
         Nexkey {

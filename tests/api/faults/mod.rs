@@ -8,6 +8,7 @@ mod disk_full;
 mod held_lock;
 mod log_stream;
 mod postgres_restart;
+mod read_only;
 mod sigkill;
 mod soak;
 mod two_processes;
