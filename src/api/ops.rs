@@ -73,6 +73,9 @@ pub enum MetricsResponse {
     Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
 }
 
+/// How long a storage fault with no commit since keeps readiness red.
+const STORAGE_FAULT_WINDOW: Duration = Duration::from_secs(10);
+
 /// How long readiness waits for the database before calling it unavailable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -88,6 +91,9 @@ impl OpsApi {
     /// None when ready, else why not. Ready means the schema is current and the database
     /// accepts and commits a write (a full disk or a read-only file is not ready).
     async fn not_ready(&self) -> Option<String> {
+        if crate::store::fault::failing_within(STORAGE_FAULT_WINDOW) {
+            return Some("the storage refused a write moments ago (disk full? read-only?)".into());
+        }
         let check = async {
             let pending = Migrator::get_pending_migrations_read_only(&self.db).await?;
             if pending.is_empty() {

@@ -142,6 +142,7 @@ impl Service {
         .to_json();
         fulfillments::record_answer(&txn, fulfillment_id, &answer).await?;
         txn.commit().await?;
+        crate::store::fault::note_commit();
         tracing::info!(
             operation = %command.operation,
             nexway_fulfillment_id = %command.nexway_fulfillment_id,

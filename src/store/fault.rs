@@ -17,8 +17,8 @@ pub enum Fault {
     /// The storage medium or the connection failed (disk full, read-only, I/O, connection lost,
     /// server shutting down): retry later; connections opened before it are recycled.
     Storage,
-    /// A bounded wait ran out (busy file, lock or statement timeout, pool exhausted, deadlock,
-    /// serialization failure): retry later.
+    /// A bounded wait ran out or no connection could be had (busy file, lock or statement
+    /// timeout, pool exhausted or closed, deadlock, serialization failure): retry later.
     Contention,
     /// Anything else: a bug or a schema this binary does not expect.
     Other,
@@ -51,8 +51,11 @@ pub fn classify(err: &DbErr) -> Fault {
 
 fn kind_of(err: &DbErr) -> Fault {
     match err {
-        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => Fault::Contention,
-        DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed) => Fault::Storage,
+        // No connection to be had (none free, or the pool closed at shutdown): nothing about the
+        // storage itself, so no connection is retired.
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
+            Fault::Contention
+        }
         DbErr::Conn(_) => Fault::Storage,
         DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
             of_sqlx(error)
@@ -74,13 +77,12 @@ fn of_sqlx(error: &sqlx::Error) -> Fault {
                 of_sqlstate(&code)
             }
         }
-        sqlx::Error::PoolTimedOut => Fault::Contention,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Fault::Contention,
         // The connection itself broke: a reset, an EOF mid-message ("expected to read 5 bytes,
         // got 0 bytes at EOF"), TLS, a closed pool, a crashed SQLite worker thread.
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => Fault::Storage,
         _ => Fault::Other,
@@ -123,10 +125,31 @@ fn of_sqlstate(code: &str) -> Fault {
 
 /// When the storage last failed; connections opened before that are not trusted again.
 static LAST_STORAGE_FAULT: Mutex<Option<Instant>> = Mutex::new(None);
+/// When a call's write transaction last committed.
+static LAST_COMMIT: Mutex<Option<Instant>> = Mutex::new(None);
 
 fn start_new_epoch() {
     if let Ok(mut last) = LAST_STORAGE_FAULT.lock() {
         *last = Some(Instant::now());
+    }
+}
+
+/// A call's transaction committed: the storage takes writes again.
+pub fn note_commit() {
+    if let Ok(mut last) = LAST_COMMIT.lock() {
+        *last = Some(Instant::now());
+    }
+}
+
+/// Whether the storage failed within `window` and no call has committed since. Readiness asks
+/// this besides its own write: on a full disk SQLite can still rewrite a row in room it already
+/// has while every call that needs a new page fails.
+pub fn failing_within(window: Duration) -> bool {
+    let fault = LAST_STORAGE_FAULT.lock().ok().and_then(|last| *last);
+    let commit = LAST_COMMIT.lock().ok().and_then(|last| *last);
+    match fault {
+        Some(fault) => fault.elapsed() < window && commit.is_none_or(|commit| commit < fault),
+        None => false,
     }
 }
 

@@ -44,7 +44,7 @@ impl Launch {
         self
     }
 
-    pub fn as_user(mut self, uid: u32, gid: u32) -> Launch {
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Launch {
         self.user = Some((uid, gid));
         self
     }

@@ -77,7 +77,7 @@ async fn readiness_is_503_while_migrations_are_pending_or_the_database_is_gone()
             .unwrap();
 
         // The server shares this pool: closed, the database is unreachable for it too.
-        let unavailable = "nexkey_database_errors_total{kind=\"storage\"}";
+        let unavailable = "nexkey_database_errors_total{kind=\"contention\"}";
         let before = sample(&scrape(&app).await, unavailable).unwrap();
         app.db.clone().close().await.unwrap();
         let (status, body) =
@@ -165,7 +165,7 @@ async fn metrics_count_requests_codes_replays_and_refusals() {
         assert!(
             after.contains("nexkey_request_duration_seconds_bucket{operation=\"new\",le=\"0.1\"}")
         );
-        assert!(after.contains("nexkey_database_errors_total{kind=\"storage\"}"));
+        assert!(after.contains("nexkey_database_errors_total{kind=\"contention\"}"));
         // Probes and scrapes are not requests worth counting.
         assert!(
             !after.contains("operation=\"unknown\",status=\"200\""),

@@ -21,7 +21,7 @@ async fn a_read_only_database_is_503_and_recovers_by_itself() {
         return;
     }
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let launch = || Launch::new(dir.path()).as_user(NOBODY.0, NOBODY.1);
+    let launch = || Launch::new(dir.path()).run_as(NOBODY.0, NOBODY.1);
     let first = legacy_new("NXF-RO-1", "ACME-PRO", 1).to_string();
     let nexkey = launch().start().await;
     assert_eq!(nexkey.call("new", &first).await.unwrap().status, 200);
