@@ -109,11 +109,12 @@ fn hygiene<DB: sqlx::Database>(
     recycle_after_faults: bool,
 ) -> sqlx::pool::PoolOptions<DB> {
     pool.after_release(|connection, _| {
-        // A rollback that failed, or one still queued after an error, leaves the driver's
-        // transaction depth above zero: close the connection (which ends the transaction).
+        // A rollback that failed, or one still queued after an error (a refused call drops its
+        // transaction), leaves the driver's transaction depth above zero: close the connection,
+        // which ends the transaction, rather than trust it.
         let clean = !connection.is_in_transaction();
         if !clean {
-            tracing::warn!("closing a database connection left inside a transaction");
+            tracing::debug!("closing a database connection left inside a transaction");
         }
         Box::pin(async move { Ok(clean) })
     })
