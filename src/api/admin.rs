@@ -749,7 +749,10 @@ impl AdminApi {
         /// pending | delivered | failed
         state: Query<Option<String>>,
         /// From 1.
-        #[oai(default = "first_page", validator(minimum(value = "1")))]
+        #[oai(
+            default = "first_page",
+            validator(minimum(value = "1"), maximum(value = "100000"))
+        )]
         page: Query<u64>,
         #[oai(
             name = "perPage",

@@ -2,6 +2,7 @@
 //! product policies and today, what happens to each license, or why nothing may. No database,
 //! no HTTP: `service` loads the state, asks for a plan, and `store` writes it.
 
+use chrono::Datelike as _;
 use chrono::NaiveDate;
 
 use super::catalog::{Catalog, CodeMode, Policy, RenewMode};
@@ -149,6 +150,7 @@ fn change(command: &Command, target: &Held, catalog: &Catalog, today: NaiveDate)
                 (None, Some(end)) => policy.term.end_after(end.max(today)).or(Some(end)),
                 (None, None) => None,
             };
+            within_calendar(end_date)?;
             match policy.renew {
                 RenewMode::Extend => Ok(change.keep(end_date, &target.product, target.trial)),
                 RenewMode::Reissue => {
@@ -281,6 +283,7 @@ impl Edit<'_> {
 
 /// Codes are never minted already expired, nor with an end date their generator cannot carry.
 fn check(codes: &Codes, policy: &Policy, today: NaiveDate) -> Result<()> {
+    within_calendar(codes.end_date)?;
     if let Some(end) = codes.end_date {
         if end < today {
             return Err(Error::InvalidRequest(format!(
@@ -303,6 +306,18 @@ fn check(codes: &Codes, policy: &Policy, today: NaiveDate) -> Result<()> {
                 codes.product.publisher_product_id
             ))
         })
+}
+
+/// End dates are four-digit years (PROTOCOL.md 2b): a term that would carry one past
+/// 9999-12-31 is refused, never shown as `+10000-…`.
+fn within_calendar(end: Option<NaiveDate>) -> Result<()> {
+    match end {
+        Some(end) if end.year() > 9999 => Err(Error::InvalidRequest(format!(
+            "the licenses would end in the year {}, after 9999-12-31",
+            end.year()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The product as codes are written under it: the call's name, else the configured one.

@@ -131,6 +131,9 @@ impl Service {
             fulfillment_id,
             publisher_fulfillment_id: &publisher_fulfillment_id,
         };
+        // One life's calls one at a time: a cancel that arrives with its `new` either sees the
+        // codes or is seen by it (PostgreSQL's READ COMMITTED would let both miss the other).
+        licenses::lock_life(&txn, command.life()).await?;
         let effect = self.fulfil(&txn, &call, today).await?;
         let answer = Answer {
             publisher_fulfillment_id: publisher_fulfillment_id.clone(),
@@ -264,18 +267,23 @@ impl Service {
             });
         }
         let life = scope::life(&found)?;
-        let only_codes = !found
+        // The call's own fulfillment id names its life; any other reference (codes, ids an
+        // extractor copied, a subscription) reaches only the call's buyer's licenses.
+        let own_life = found
             .iter()
-            .any(|f| f.reference != Reference::NamedCodes && !f.lives.is_empty());
+            .any(|f| f.reference == Reference::FulfillmentId && !f.lives.is_empty());
         match (named, life) {
             (Some(named), _) => {
-                if only_codes {
+                if !own_life {
                     self.belong_to_buyer(txn, command, &named).await?;
                 }
                 Ok(Targets::Found(named))
             }
             (None, Some(life)) => {
                 let current = licenses::current(txn, licenses::by_life(txn, &life).await?).await?;
+                if !own_life {
+                    self.belong_to_buyer(txn, command, &current).await?;
+                }
                 Ok(Targets::Found(current))
             }
             (None, None)
@@ -290,7 +298,8 @@ impl Service {
         }
     }
 
-    /// With no other reference, named codes are only touched when they are the buyer's own.
+    /// Licenses reached by a reference other than the call's own fulfillment id are only
+    /// touched when they are the call's buyer's own.
     async fn belong_to_buyer(
         &self,
         txn: &DatabaseTransaction,
@@ -299,7 +308,8 @@ impl Service {
     ) -> Result<()> {
         let Some(email) = &command.buyer.email else {
             return Err(Error::UnknownFulfillment(
-                "the named codes match no reference of the call, and the call names no buyer"
+                "the licenses the call refers to are not in its own fulfillment, and the call \
+                 names no buyer to check them against"
                     .into(),
             ));
         };

@@ -453,3 +453,18 @@ fn status_condition(status: Status, today: NaiveDate) -> Condition {
         Status::Canceled | Status::Superseded => Condition::all().add(Column::Status.eq(status)),
     }
 }
+
+/// Serialises the transactions of one license life, across processes: on PostgreSQL a
+/// transaction-scoped advisory lock on the life's id (key space 1: the migration lock uses the
+/// one-key form); SQLite's single writer serialises them already.
+pub async fn lock_life(db: &impl ConnectionTrait, life: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(1, hashtext($1))",
+            [life.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}

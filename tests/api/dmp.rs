@@ -288,6 +288,13 @@ async fn a_duplicate_is_delivered_and_a_refusal_parked_until_support_retries() {
         assert_eq!(all["totalResults"], 2);
         let (status, _) = json(app.admin_get("/admin/events?state=lost").await).await;
         assert_eq!(status, 400);
+        // Found by attack: a huge page panicked inside the paginator (an empty reply).
+        let (status, body) = json(
+            app.admin_get("/admin/events?page=9223372036854775807")
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
 
         let retry = |id: i64| {
             app.http

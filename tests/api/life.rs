@@ -424,3 +424,67 @@ async fn a_stored_status_nexkey_does_not_know_is_an_error_not_active() {
         assert_eq!(response.status(), 500, "{}", app.backend);
     }
 }
+
+/// Found by attack: a call with a fresh fulfillment id of its own reached another buyer's life
+/// through any one reference (publisher id, initial id, subscription).
+#[tokio::test]
+async fn a_reference_alone_never_reaches_another_buyers_licenses() {
+    for app in backends_with(settings).await {
+        let answer = ok(&app, "new", &current_new("life-own", "ORD-1", "ACME-MAX")).await;
+        let own = codes(&answer);
+        let publisher_id = answer["publisherFulfillmentId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let mut body = grace(current_new("life-evil-1", "ORD-E1", "ACME-MAX"));
+        body["additionalData"] = json!({"PublisherLicenseID": [publisher_id]});
+        refused(&app, "cancel", &body, 404, "UNKNOWN_FULFILLMENT").await;
+        let mut body = grace(current_new("life-evil-2", "ORD-E2", "ACME-MAX"));
+        body["checkout"]["subscriptionId"] = "SUB-life-own".into();
+        refused(&app, "renew", &body, 404, "UNKNOWN_FULFILLMENT").await;
+        let mut body = grace(legacy_new("NXF-EVIL-3", "ACME-MAX", 1));
+        body["product"]["initialNexwayFulfillmentId"] = "life-own".into();
+        refused(&app, "cancel", &body, 404, "UNKNOWN_FULFILLMENT").await;
+        assert_eq!(
+            lkey(&app, &own[0]).await["customFields"]["status"],
+            "active"
+        );
+
+        // The same references from the buyer's own calls still work.
+        let mut body = current_new("life-own-2", "ORD-2", "ACME-MAX");
+        body["additionalData"] = json!({"PublisherLicenseID": [publisher_id]});
+        assert_eq!(statuses(&ok(&app, "suspend", &body).await), ["suspended"]);
+    }
+}
+
+/// Found by attack: on PostgreSQL a cancel racing its own `new` could miss it and be recorded
+/// as waiting while the `new` issued usable codes. Whatever the order, the codes end canceled.
+#[tokio::test]
+async fn a_cancel_racing_its_new_always_wins() {
+    for app in backends_with(settings).await {
+        for round in 0..12 {
+            let body = current_new(&format!("life-race-{round}"), "ORD-1", "ACME-PRO");
+            let (cancel, new) = tokio::join!(app.call("cancel", &body), app.call("new", &body));
+            assert_eq!(cancel.status(), 200, "{}", app.backend);
+            assert_eq!(new.status(), 200, "{}", app.backend);
+            let code = codes(&json(app.call("new", &body).await).await.1)[0].clone();
+            assert_eq!(
+                lkey(&app, &code).await["customFields"]["status"],
+                "canceled",
+                "{} round {round}: a cancel answered 200 was lost",
+                app.backend
+            );
+        }
+    }
+}
+
+/// Found by attack: a term that carried the end date past 9999 was issued as `+10000-…`.
+#[tokio::test]
+async fn no_end_date_past_the_year_9999() {
+    for app in backends_with(settings).await {
+        let mut body = legacy_new("NXF-Y10K", "ACME-PRO", 1);
+        body["product"]["startDate"] = "9999-12-31".into();
+        refused(&app, "new", &body, 400, "INVALID_REQUEST").await;
+    }
+}
