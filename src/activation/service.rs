@@ -177,15 +177,19 @@ impl Activations {
             .service
             .catalog()
             .policy_or_defaults(&license.publisher_product_id);
-        let claims = token::TokenClaims {
-            license_key: &license.activation_code,
-            fingerprint: fingerprint.as_ref().map(Fingerprint::as_str),
-            product: &license.publisher_product_id,
-            code,
-            expires: license.end_date,
-            issued_at: Utc::now(),
-        };
-        let token = token::token(&claims, |message| policy.generator.sign(message));
+        // A token is a machine's: signed only for a fingerprint, so an offline check can never
+        // stand for a seat the machine does not hold.
+        let token = fingerprint.as_ref().and_then(|fingerprint| {
+            let claims = token::TokenClaims {
+                license_key: &license.activation_code,
+                fingerprint: Some(fingerprint.as_str()),
+                product: &license.publisher_product_id,
+                code,
+                expires: license.end_date,
+                issued_at: Utc::now(),
+            };
+            token::token(&claims, |message| policy.generator.sign(message))
+        });
         Ok(Validation {
             code,
             token,

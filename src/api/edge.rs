@@ -55,9 +55,9 @@ pub fn is_support_path(path: &str) -> bool {
     path.starts_with("/admin/") || path == "/admin" || path.starts_with("/nexus/lkey/")
 }
 
-/// Paths whose answers carry activation codes or buyer data.
+/// Paths whose answers carry activation codes, machines or buyer data.
 fn carries_codes(path: &str) -> bool {
-    is_support_path(path) || path.starts_with("/licenses/")
+    is_support_path(path) || path.starts_with("/licenses/") || path.starts_with("/activation/")
 }
 
 /// Whether a browser says this request comes from another site's page. Requests without these
@@ -79,6 +79,20 @@ pub fn is_cross_site(request: &Request) -> bool {
     authority.is_none() || authority != host
 }
 
+/// The content types a page can send cross-site without a CORS preflight.
+fn is_form_type(request: &Request) -> bool {
+    request.content_type().is_some_and(|content_type| {
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "text/plain",
+        ]
+        .iter()
+        .any(|form| essence.eq_ignore_ascii_case(form))
+    })
+}
+
 pub async fn edge<E: Endpoint>(
     endpoint: Arc<E>,
     request: Request,
@@ -93,6 +107,10 @@ pub async fn edge<E: Endpoint>(
     let mut response = if support && !safe && is_cross_site(&request) {
         tracing::warn!("cross-site request to the support side refused");
         admin_error(&AdminFailure::CrossSite)
+    } else if support && !safe && is_form_type(&request) {
+        // A type an HTML form can send without a preflight never changes anything here, on
+        // any support write (those with no body included).
+        admin_error(&AdminFailure::UnsupportedMediaType)
     } else {
         match endpoint.call(request).await {
             Ok(response) => response.into_response(),

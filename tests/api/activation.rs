@@ -117,6 +117,15 @@ async fn a_machine_is_activated_once_and_seats_are_counted() {
         assert_eq!(status, 409, "{backend}: {full}");
         assert_eq!(full["error"]["code"], "TOO_MANY_ACTIVATIONS");
         assert_eq!(app.counts().await.0, 2, "{backend}: nothing stored for C");
+        // Found by attack: answers carrying the key and the machine are never cached.
+        let response = app
+            .http
+            .post(app.url("/activation/validate"))
+            .json(&json!({"licenseKey": key, "fingerprint": "machine-A"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["cache-control"], "no-store", "{backend}");
 
         // Freeing a seat lets another machine in.
         let deactivate = json!({"licenseKey": key, "fingerprint": "machine-B"});
@@ -521,6 +530,14 @@ async fn a_signed_product_validates_with_a_token_checked_offline() {
             (claims["valid"].clone(), claims["code"].clone()),
             (json!(false), json!("NOT_ACTIVATED"))
         );
+
+        // Found by attack: without a fingerprint a VALID token stood for no seat at all. A
+        // token is a machine's: none without one.
+        let (status, keyless) = app
+            .activation("validate", &json!({"licenseKey": key}))
+            .await;
+        assert_eq!(status, 200, "{backend}: {keyless}");
+        assert!(keyless["token"].is_null(), "{backend}: {keyless}");
 
         // A tampered token does not verify.
         let (first, signature) = token.split_once('.').unwrap();

@@ -181,6 +181,36 @@ async fn a_hostile_page_cannot_load_codes_or_revoke_through_the_agents_browser()
     // text/plain is what a page can send cross-site without a preflight: refused.
     let (status, _, message) = admin_error(import(&app, "DR-POOL", "text/plain", &[]).await).await;
     assert_eq!((status, message.as_str()), (415, "UNSUPPORTED_MEDIA_TYPE"));
+    // Found by attack: writes with no body (retry an event, remove an activation) took form
+    // types too. Every support write refuses them.
+    for (method, path) in [
+        (reqwest::Method::POST, "/admin/events/1/retry"),
+        (
+            reqwest::Method::DELETE,
+            "/admin/licenses/NOPE/activations/1",
+        ),
+    ] {
+        for content_type in [
+            "application/x-www-form-urlencoded",
+            "text/plain; charset=utf-8",
+        ] {
+            let response = app
+                .http
+                .request(method.clone(), app.url(path))
+                .basic_auth(ADMIN_KEY, None::<&str>)
+                .header("content-type", content_type)
+                .body("a=b")
+                .send()
+                .await
+                .unwrap();
+            let (status, _, message) = admin_error(response).await;
+            assert_eq!(
+                (status, message.as_str()),
+                (415, "UNSUPPORTED_MEDIA_TYPE"),
+                "{path}"
+            );
+        }
+    }
     // Even with the right type, a browser saying the call comes from another site is refused.
     for headers in [
         [
