@@ -92,7 +92,11 @@ impl OpsApi {
     /// accepts and commits a write (a full disk or a read-only file is not ready).
     async fn not_ready(&self) -> Option<String> {
         if crate::store::fault::failing_within(STORAGE_FAULT_WINDOW) {
-            return Some("the storage refused a write moments ago (disk full? read-only?)".into());
+            return Some(
+                "the database failed moments ago (disk full, read-only, connection lost: see the \
+                 log) and no call has committed since"
+                    .into(),
+            );
         }
         let check = async {
             let pending = Migrator::get_pending_migrations_read_only(&self.db).await?;

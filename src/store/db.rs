@@ -134,9 +134,12 @@ fn hygiene<DB: sqlx::Database>(
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
+            tracing::info!("taking the migration lock (another process may be migrating)");
             let txn = db.begin().await?;
+            // Long migrations may run as long as they need; a lock someone else holds is waited
+            // for a minute at most, then `serve` stops with the reason instead of hanging.
             txn.execute_unprepared(
-                "SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; \
+                "SET LOCAL lock_timeout = '60s'; SET LOCAL statement_timeout = 0; \
                  SELECT pg_advisory_xact_lock(7394620471)",
             )
             .await?;
