@@ -19,7 +19,7 @@ use super::ApiTags;
 use super::activation::ActivationDto;
 use super::admin_auth::{AdminGate, Denied};
 use super::error::{REALM_ADMIN, RETRY_BAD_KEY, RETRY_STORAGE};
-use super::params::StatusFilter;
+use super::params::{EventStateFilter, StatusFilter};
 use super::purchase::PurchaseDto;
 use crate::admin::{self, Filter};
 use crate::error::Error;
@@ -747,7 +747,7 @@ impl AdminApi {
         request: &Request,
         auth: AdminAuth,
         /// pending | delivered | failed
-        state: Query<Option<String>>,
+        state: Query<Option<EventStateFilter>>,
         /// From 1.
         #[oai(
             default = "first_page",
@@ -764,16 +764,7 @@ impl AdminApi {
         self.respond(
             async {
                 self.admit(request, &auth)?;
-                let state = match state.0.as_deref() {
-                    None => None,
-                    Some(text) => {
-                        Some(crate::store::outbox::State::parse(text).ok_or_else(|| {
-                            AdminFailure::InvalidRequest(format!(
-                                "parameter `state`: {text:?} is not pending, delivered or failed"
-                            ))
-                        })?)
-                    }
-                };
+                let state = state.0.map(Into::into);
                 let (found, total) =
                     admin::events(self.service.db(), state, page.0, per_page.0).await?;
                 Ok(DmpEventList {

@@ -42,6 +42,26 @@ pub enum StatusFilter {
     Superseded,
 }
 
+/// The `state` criterion of the DMP outbox list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum EventStateFilter {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl From<EventStateFilter> for crate::store::outbox::State {
+    fn from(filter: EventStateFilter) -> Self {
+        use crate::store::outbox::State;
+        match filter {
+            EventStateFilter::Pending => State::Pending,
+            EventStateFilter::Delivered => State::Delivered,
+            EventStateFilter::Failed => State::Failed,
+        }
+    }
+}
+
 impl From<StatusFilter> for Status {
     fn from(filter: StatusFilter) -> Self {
         match filter {

@@ -196,6 +196,9 @@ fn webhook_constraints(schemas: &mut Map<String, Value>) {
     let quantity =
         json!({"minimum": 1, "maximum": crate::config::Settings::default().defaults.max_quantity});
     let date = json!({"format": "date"});
+    // additionalData values are lists (PROTOCOL.md 2): the bounds hold for each entry.
+    let id_list =
+        json!({"items": {"type": "string", "pattern": TEXT, "maxLength": MAX_ID}, "maxItems": 100});
     let table: &[(&str, &[(&str, &Value)])] = &[
         (
             "LegacyProduct",
@@ -255,7 +258,10 @@ fn webhook_constraints(schemas: &mut Map<String, Value>) {
         ),
         (
             "AdditionalData",
-            &[("ActivationCode", &id), ("PublisherLicenseID", &id)],
+            &[
+                ("ActivationCode", &id_list),
+                ("PublisherLicenseID", &id_list),
+            ],
         ),
     ];
     for (schema, members) in table {

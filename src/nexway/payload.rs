@@ -105,7 +105,11 @@ pub struct Checkout {
     pub subscription_id: Option<String>,
     /// Base64 JSON given in the cart URL.
     pub cart_external_context: Option<String>,
-    /// `CREATION` (the order starts a free trial) or `CONVERSION` (a trial became a paid order).
+    /// `CREATION` (the order starts a free trial) or `CONVERSION` (a trial became a paid order),
+    /// in any case; empty means neither. Anything else is a 400.
+    #[oai(validator(
+        pattern = "^([Cc][Rr][Ee][Aa][Tt][Ii][Oo][Nn]|[Cc][Oo][Nn][Vv][Ee][Rr][Ss][Ii][Oo][Nn]|[ \\t\\n\\r]*)$"
+    ))]
     pub trial_context: Option<String>,
     /// Not used by nexkey: any JSON.
     pub price: Option<Unused>,
