@@ -55,27 +55,16 @@ pub struct ActivationErrorDetail {
     pub message: String,
 }
 
-/// A failed call: its status, body and, for 429 and 503, its Retry-After.
+/// A failed call: its body (whose code decides the status) and, for 429 and 503, its
+/// Retry-After.
 struct Failure {
-    status: u16,
     body: Json<ActivationErrorBody>,
     retry_after: u64,
 }
 
 impl Failure {
     fn new(code: ActivationErrorCode, message: impl Into<String>) -> Self {
-        use ActivationErrorCode::*;
-        let status = match code {
-            InvalidRequest => 400,
-            Expired | Suspended | Canceled | Superseded => 403,
-            UnknownLicense | NotActivated => 404,
-            TooManyActivations => 409,
-            TooManyRequests => 429,
-            Internal => 500,
-            StorageUnavailable => 503,
-        };
         Failure {
-            status,
             body: Json(ActivationErrorBody {
                 error: ActivationErrorDetail {
                     code,
@@ -84,6 +73,10 @@ impl Failure {
             }),
             retry_after: 5,
         }
+    }
+
+    fn code(&self) -> ActivationErrorCode {
+        self.body.error.code
     }
 
     fn too_many_requests(retry_after: u64) -> Self {
@@ -291,15 +284,19 @@ fn activate_bad_request(error: poem::Error) -> ActivateResponse {
 
 impl From<Failure> for ActivateResponse {
     fn from(failure: Failure) -> Self {
-        let body = failure.body;
-        match failure.status {
-            400 => ActivateResponse::BadRequest(body),
-            403 => ActivateResponse::Forbidden(body),
-            404 => ActivateResponse::NotFound(body),
-            409 => ActivateResponse::Conflict(body),
-            429 => ActivateResponse::TooManyRequests(body, failure.retry_after),
-            503 => ActivateResponse::Unavailable(body, failure.retry_after),
-            _ => ActivateResponse::Internal(body),
+        use ActivationErrorCode::*;
+        let retry_after = failure.retry_after;
+        match failure.code() {
+            InvalidRequest => ActivateResponse::BadRequest(failure.body),
+            Expired | Suspended | Canceled | Superseded => {
+                ActivateResponse::Forbidden(failure.body)
+            }
+            UnknownLicense => ActivateResponse::NotFound(failure.body),
+            TooManyActivations => ActivateResponse::Conflict(failure.body),
+            TooManyRequests => ActivateResponse::TooManyRequests(failure.body, retry_after),
+            StorageUnavailable => ActivateResponse::Unavailable(failure.body, retry_after),
+            // NotActivated is deactivate's; here it would be a bug.
+            NotActivated | Internal => ActivateResponse::Internal(failure.body),
         }
     }
 }
@@ -339,13 +336,16 @@ fn validate_bad_request(error: poem::Error) -> ValidateResponse {
 
 impl From<Failure> for ValidateResponse {
     fn from(failure: Failure) -> Self {
-        let body = failure.body;
-        match failure.status {
-            400 => ValidateResponse::BadRequest(body),
-            404 => ValidateResponse::NotFound(body),
-            429 => ValidateResponse::TooManyRequests(body, failure.retry_after),
-            503 => ValidateResponse::Unavailable(body, failure.retry_after),
-            _ => ValidateResponse::Internal(body),
+        use ActivationErrorCode::*;
+        let retry_after = failure.retry_after;
+        match failure.code() {
+            InvalidRequest => ValidateResponse::BadRequest(failure.body),
+            UnknownLicense => ValidateResponse::NotFound(failure.body),
+            TooManyRequests => ValidateResponse::TooManyRequests(failure.body, retry_after),
+            StorageUnavailable => ValidateResponse::Unavailable(failure.body, retry_after),
+            // Validate answers a license's state as a 200 verdict, never as a failure.
+            NotActivated | Expired | Suspended | Canceled | Superseded | TooManyActivations
+            | Internal => ValidateResponse::Internal(failure.body),
         }
     }
 }
@@ -385,13 +385,17 @@ fn deactivate_bad_request(error: poem::Error) -> DeactivateResponse {
 
 impl From<Failure> for DeactivateResponse {
     fn from(failure: Failure) -> Self {
-        let body = failure.body;
-        match failure.status {
-            400 => DeactivateResponse::BadRequest(body),
-            404 => DeactivateResponse::NotFound(body),
-            429 => DeactivateResponse::TooManyRequests(body, failure.retry_after),
-            503 => DeactivateResponse::Unavailable(body, failure.retry_after),
-            _ => DeactivateResponse::Internal(body),
+        use ActivationErrorCode::*;
+        let retry_after = failure.retry_after;
+        match failure.code() {
+            InvalidRequest => DeactivateResponse::BadRequest(failure.body),
+            UnknownLicense | NotActivated => DeactivateResponse::NotFound(failure.body),
+            TooManyRequests => DeactivateResponse::TooManyRequests(failure.body, retry_after),
+            StorageUnavailable => DeactivateResponse::Unavailable(failure.body, retry_after),
+            // Deactivation frees a seat whatever the license's state.
+            Expired | Suspended | Canceled | Superseded | TooManyActivations | Internal => {
+                DeactivateResponse::Internal(failure.body)
+            }
         }
     }
 }

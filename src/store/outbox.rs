@@ -35,10 +35,6 @@ impl State {
             State::Failed => "failed",
         }
     }
-
-    pub fn parse(text: &str) -> Option<State> {
-        State::ALL.into_iter().find(|state| state.as_str() == text)
-    }
 }
 
 /// Adds an event, due at once.
