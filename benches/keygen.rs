@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nexkey::keygen::{
-    GeneratorSettings, HmacSettings, KeyPair, KeyRequest, PoolSettings, RandomSettings,
-    SignedSettings,
+    GeneratorRegistry, GeneratorSettings, HmacSettings, KeyPair, KeyRequest, PoolSettings,
+    RandomSettings, SignedSettings,
 };
 use sea_orm::TransactionTrait;
 
@@ -57,7 +57,7 @@ fn in_memory(c: &mut Criterion) {
     let mut group = c.benchmark_group("keygen");
     group.throughput(Throughput::Elements(1));
     for (name, settings) in generators {
-        let generator = settings.build();
+        let generator = GeneratorRegistry::new().build(&settings).unwrap();
         let mut index = 0u32;
         group.bench_function(name, |b| {
             b.iter(|| {
@@ -86,7 +86,9 @@ fn pool(c: &mut Criterion) {
             .unwrap();
         db
     });
-    let generator = GeneratorSettings::Pool(PoolSettings { low_stock: 0 }).build();
+    let generator = GeneratorRegistry::new()
+        .build(&GeneratorSettings::Pool(PoolSettings { low_stock: 0 }))
+        .unwrap();
     let mut group = c.benchmark_group("keygen");
     group.throughput(Throughput::Elements(1));
     group.bench_function("pool (sqlite)", |b| {

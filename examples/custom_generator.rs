@@ -57,7 +57,7 @@ fn registry() -> GeneratorRegistry {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let serve = std::env::args().nth(1).as_deref() == Some("serve");
-    let mut settings = if serve {
+    let settings = if serve {
         Settings::load()?
     } else {
         let mut settings = Settings::default();
@@ -73,17 +73,14 @@ async fn main() -> anyhow::Result<()> {
         );
         settings
     };
-    registry()
-        .resolve(&mut settings)
-        .map_err(anyhow::Error::msg)?;
     if serve {
-        return nexkey::app::serve(settings).await;
+        return nexkey::app::serve(settings, registry()).await;
     }
-    let generator = settings.products["ACME-TEAM"]
+    let chosen = settings.products["ACME-TEAM"]
         .generator
         .as_ref()
-        .expect("configured above")
-        .build();
+        .expect("configured above");
+    let generator = registry().build(chosen).map_err(anyhow::Error::msg)?;
     for index in 0..3 {
         let request = KeyRequest {
             product: "ACME-TEAM",

@@ -14,14 +14,15 @@ use secrecy::ExposeSecret;
 use crate::activation::Activations;
 use crate::api::activation::ActivationApi;
 use crate::api::admin::AdminApi;
-use crate::api::lkey_page::{self, LkeyPage};
+use crate::api::admin::page::{LkeyPage, wants_html};
 use crate::api::ops::OpsApi;
 use crate::api::webhook::WebhookApi;
 use crate::api::{AdminGate, HttpError, error_response, framework_error};
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::deadline::RequestDeadline;
 use crate::error::Error;
 use crate::fulfillment::Service;
+use crate::keygen::GeneratorRegistry;
 use crate::nexway::{NexwayCredentials, NexwayGate};
 
 /// What the application needs to answer calls.
@@ -42,30 +43,33 @@ pub struct App {
 }
 
 impl App {
+    /// The application `settings` describe, over `db`, with Nexway's `credentials` and the key
+    /// generators `generators` knows (the built-in kinds, and the publisher's own).
     pub fn new(
         settings: &Settings,
         db: DatabaseConnection,
         credentials: NexwayCredentials,
-    ) -> Self {
+        generators: &GeneratorRegistry,
+    ) -> Result<Self, ConfigError> {
         crate::metrics::label_products(settings.products.keys().map(String::as_str));
-        let service = Arc::new(Service::new(db, settings.catalog()));
+        let service = Arc::new(Service::new(db, settings.catalog(generators)?));
         // Events are recorded only while reporting is configured.
         let dmp = settings.dmp.enabled().then(|| crate::dmp::Meta {
             salesunit_id: settings.dmp.salesunit_id.clone(),
             platform_id: settings.dmp.platform_id.clone(),
         });
-        App {
+        Ok(App {
             metrics_token: crate::api::ops::MetricsToken(settings.metrics_token.clone()),
             activations: Arc::new(Activations::new(service.clone(), dmp)),
             activation_rate_limit: settings.activation.rate_limit_per_minute,
             service,
-            gate: NexwayGate::new(&settings.nexway, credentials),
-            admin_gate: Arc::new(AdminGate::new(&settings.admin)),
+            gate: settings.nexway.gate(credentials)?,
+            admin_gate: Arc::new(settings.admin.gate()),
             purchase_url: settings.admin.purchase_url.clone(),
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout(),
             trusted_proxies: Arc::new(settings.server.trusted_proxies()),
-        }
+        })
     }
 }
 
@@ -101,12 +105,14 @@ pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi, A
 pub fn openapi_json() -> String {
     let settings = Settings::default();
     let credentials = NexwayCredentials::new(&settings.nexway.credentials);
-    let generated = api_service(&App::new(
+    let app = App::new(
         &settings,
         DatabaseConnection::default(),
         credentials,
-    ))
-    .spec();
+        &GeneratorRegistry::new(),
+    )
+    .expect("the default settings build an app");
+    let generated = api_service(&app).spec();
     crate::api::spec::truthful(&generated)
 }
 
@@ -158,7 +164,7 @@ async fn pages_for_browsers<E: Endpoint>(
     request: Request,
     page: Arc<LkeyPage>,
 ) -> poem::Result<Response> {
-    if lkey_page::wants_html(&request) {
+    if wants_html(&request) {
         return Ok(page.render(&request).await);
     }
     Ok(endpoint.call(request).await?.into_response())
@@ -238,8 +244,9 @@ fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Connects, migrates when configured to, and serves until SIGTERM or SIGINT.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// Connects, migrates when configured to, and serves until SIGTERM or SIGINT, making codes with
+/// the generators `generators` knows (`GeneratorRegistry::new()`: the built-in kinds).
+pub async fn serve(settings: Settings, generators: GeneratorRegistry) -> anyhow::Result<()> {
     let db = open_database(&settings).await?;
     if settings.auto_migrate {
         crate::store::migrate(&db)
@@ -268,7 +275,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .into_acceptor()
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
-    let app = App::new(&settings, db.clone(), credentials);
+    let app = App::new(&settings, db.clone(), credentials, &generators)?;
     if app.admin_gate.is_closed() {
         tracing::warn!(
             "no admin API keys configured (NEXKEY_ADMIN_KEYS): the support side answers 401 to every call"
@@ -279,7 +286,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     // One signal stops both the server and the DMP sender (on an error, the process ends).
     let (stopping, stop) = tokio::sync::watch::channel(false);
-    let sender = crate::dmp::spawn(&settings.dmp, db.clone(), stop)
+    let sender = crate::dmp::spawn(settings.dmp.endpoint(), db.clone(), stop)
         .context("cannot start the DMP sender")?;
     if sender.is_none() {
         tracing::info!("reporting to Nexway's DMP is off (NEXKEY_DMP_URL unset)");

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 
 use crate::config::Settings;
+use crate::keygen::GeneratorRegistry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,7 +68,7 @@ pub enum MigrateAction {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve => crate::app::serve(Settings::load()?).await,
+        Command::Serve => crate::app::serve(Settings::load()?, GeneratorRegistry::new()).await,
         Command::Migrate { action } => migrate(Settings::load()?, action).await,
         Command::Keys { action } => crate::keys_cli::run(action).await,
         Command::Openapi { output } => {

@@ -7,9 +7,13 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::api::AdminGate;
 use crate::fulfillment::{Catalog, CodeMode, Policy, RenewMode, Term};
 pub use crate::fulfillment::{Money, TaxClass, UnknownProducts};
-use crate::keygen::GeneratorSettings;
+use crate::keygen::{GeneratorRegistry, GeneratorSettings};
+pub use crate::nexway::BasicCredential;
+use crate::nexway::signature::{JsonPath, ReplayWindow, SignatureVerifier};
+use crate::nexway::{NexwayCredentials, NexwayGate};
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -160,6 +164,22 @@ impl DmpSettings {
     pub fn enabled(&self) -> bool {
         self.url.is_some()
     }
+
+    /// Where and how events are delivered, when reporting is fully configured.
+    pub fn endpoint(&self) -> Option<crate::dmp::Endpoint> {
+        let (Some(url), Some(user), Some(password)) = (&self.url, &self.user, &self.password)
+        else {
+            return None;
+        };
+        Some(crate::dmp::Endpoint {
+            url: url.clone(),
+            user: user.clone(),
+            password: password.clone(),
+            retry: std::time::Duration::from_secs(self.retry_secs),
+            max_retry: std::time::Duration::from_secs(self.max_retry_secs),
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+        })
+    }
 }
 
 /// How Nexway authenticates to nexkey.
@@ -206,6 +226,41 @@ pub enum SignatureMode {
     Required,
 }
 
+impl NexwaySettings {
+    /// The gate these settings describe, checking Basic against `credentials` when it is on.
+    pub fn gate(&self, credentials: NexwayCredentials) -> Result<NexwayGate, ConfigError> {
+        let parse = |field: &str| {
+            JsonPath::parse(field)
+                .map_err(|reason| ConfigError::Invalid(format!("nexway signed field: {reason}")))
+        };
+        let signature = match self.signature {
+            SignatureMode::Off => None,
+            SignatureMode::Required => {
+                let replay = match &self.timestamp_field {
+                    Some(field) => Some(ReplayWindow {
+                        field: parse(field)?,
+                        window_millis: (self.replay_window_secs as i64).saturating_mul(1000),
+                    }),
+                    None => None,
+                };
+                Some(SignatureVerifier::new(
+                    self.signature_header.clone(),
+                    self.signed_fields
+                        .iter()
+                        .map(|field| parse(field))
+                        .collect::<Result<_, _>>()?,
+                    self.signing_secrets.clone(),
+                    replay,
+                ))
+            }
+        };
+        Ok(NexwayGate::new(
+            self.basic.then_some(credentials),
+            signature,
+        ))
+    }
+}
+
 impl std::str::FromStr for SignatureMode {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
@@ -231,6 +286,17 @@ pub struct AdminSettings {
     pub cooldown_secs: u64,
 }
 
+impl AdminSettings {
+    /// The support side's door these settings describe.
+    pub fn gate(&self) -> AdminGate {
+        AdminGate::new(
+            &self.keys,
+            self.bad_key_limit,
+            std::time::Duration::from_secs(self.cooldown_secs),
+        )
+    }
+}
+
 impl Default for AdminSettings {
     fn default() -> Self {
         AdminSettings {
@@ -240,13 +306,6 @@ impl Default for AdminSettings {
             cooldown_secs: 300,
         }
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicCredential {
-    pub user: String,
-    pub password: SecretString,
 }
 
 /// A product policy. The embedded default: perpetual unless the call gives an end date, renew
@@ -271,7 +330,7 @@ pub struct ProductSettings {
 impl Default for ProductSettings {
     fn default() -> Self {
         ProductSettings {
-            max_quantity: 100,
+            max_quantity: crate::fulfillment::DEFAULT_MAX_QUANTITY,
             term: Term::Perpetual,
             trial_term: Term::Days(14),
             renew: RenewMode::Extend,
@@ -325,9 +384,15 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    /// The product policies these settings describe, built once at start-up.
-    pub fn catalog(&self) -> Catalog {
+    /// The product policies these settings describe, built once at start-up with the generators
+    /// `generators` knows (the built-in kinds, and the publisher's own registered there).
+    pub fn catalog(&self, generators: &GeneratorRegistry) -> Result<Catalog, ConfigError> {
         let settings = self;
+        let build = |product: &str, generator| {
+            generators
+                .build(generator)
+                .map_err(|reason| ConfigError::Invalid(format!("generator of {product}: {reason}")))
+        };
         let ProductSettings {
             max_quantity,
             term,
@@ -346,7 +411,7 @@ impl Settings {
             renew,
             upgrade,
             reactivate,
-            generator: generator.build(),
+            generator: build("defaults", generator)?,
             max_activations,
             item_id: None,
             image: None,
@@ -366,7 +431,7 @@ impl Settings {
                     upgrade: product.upgrade.unwrap_or(upgrade),
                     reactivate: product.reactivate.unwrap_or(reactivate),
                     generator: match &product.generator {
-                        Some(generator) => generator.build(),
+                        Some(generator) => build(id, generator)?,
                         None => defaults.generator.clone(),
                     },
                     max_activations: product.max_activations.or(max_activations),
@@ -375,10 +440,10 @@ impl Settings {
                     renewal_price: product.renewal_price.clone(),
                     tax_class: product.tax_class.clone(),
                 };
-                (id.clone(), policy)
+                Ok((id.clone(), policy))
             })
-            .collect();
-        Catalog::new(settings.unknown_products, defaults, products)
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Catalog::new(settings.unknown_products, defaults, products))
     }
 
     /// Loads the layered settings from the process environment.
@@ -728,6 +793,28 @@ impl Settings {
     pub fn warnings(&self) -> Vec<String> {
         let nexway = &self.nexway;
         let mut warnings = Vec::new();
+        // A signed code carries its end date: extending it in the database leaves the code's
+        // own date behind, and the software checking it offline locks the buyer out.
+        let products = std::iter::once(("defaults", &self.defaults.generator, self.defaults.renew))
+            .chain(self.products.iter().map(|(id, product)| {
+                let generator = product
+                    .generator
+                    .as_ref()
+                    .unwrap_or(&self.defaults.generator);
+                (
+                    id.as_str(),
+                    generator,
+                    product.renew.unwrap_or(self.defaults.renew),
+                )
+            }));
+        for (product, generator, renew) in products {
+            if matches!(generator, GeneratorSettings::Signed(_)) && renew == RenewMode::Extend {
+                warnings.push(format!(
+                    "{product}: signed codes carry their end date, but renew = \"extend\" keeps \
+                     the code: set renew = \"reissue\" so a renewal gives a code with the new date"
+                ));
+            }
+        }
         if nexway.signature != SignatureMode::Required {
             return warnings;
         }
@@ -749,6 +836,22 @@ impl Settings {
                  call can be changed"
                     .into(),
             );
+        }
+        let unsigned: Vec<&str> = [
+            ("$.user.email", "the buyer"),
+            ("$.checkout.trialContext", "whether it is a trial"),
+            ("$.product.expirationTimestamp", "the end date"),
+        ]
+        .into_iter()
+        .filter(|(path, _)| !signs(&[path]))
+        .map(|(_, what)| what)
+        .collect();
+        if !unsigned.is_empty() {
+            warnings.push(format!(
+                "nexway.signed_fields leave {} of a signed current-body call open to change \
+                 (and the path is never signed: pair the signature with HTTP Basic)",
+                unsigned.join(", ")
+            ));
         }
         if !nexway.basic && nexway.timestamp_field.is_none() {
             warnings.push(
@@ -800,6 +903,50 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::load_from(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn a_signed_product_renewed_by_extension_is_warned_about() {
+        let pair = crate::keygen::KeyPair::generate();
+        let text = |renew: &str| {
+            format!(
+                "[products.SG]\nrenew = \"{renew}\"\ngenerator = {{ kind = \"signed\", private_key = \"{}\" }}",
+                secrecy::ExposeSecret::expose_secret(&pair.private_key)
+            )
+        };
+        let warned = |renew: &str| {
+            let settings: Settings = toml::from_str(&text(renew)).unwrap();
+            settings
+                .warnings()
+                .iter()
+                .any(|w| w.starts_with("SG: signed codes"))
+        };
+        assert!(warned("extend"));
+        assert!(!warned("reissue"));
+    }
+
+    #[test]
+    fn the_catalog_builds_custom_generators_only_from_registered_factories() {
+        let settings: Settings = toml::from_str(
+            "[products.ACME-TEAM]\ngenerator = { kind = \"custom\", name = \"acme-seats\" }",
+        )
+        .unwrap();
+        let refused = settings.catalog(&GeneratorRegistry::new()).err().unwrap();
+        assert!(
+            refused.to_string().contains("ACME-TEAM") && refused.to_string().contains("acme-seats"),
+            "{refused}"
+        );
+        let mut registry = GeneratorRegistry::new();
+        registry.register("acme-seats", |_| {
+            Ok(std::sync::Arc::new(crate::keygen::RandomGenerator::new(
+                Default::default(),
+            )))
+        });
+        let catalog = settings.catalog(&registry).unwrap();
+        assert_eq!(
+            catalog.policy("ACME-TEAM").unwrap().generator.name(),
+            "random"
+        );
     }
 
     #[test]

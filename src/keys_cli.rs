@@ -7,6 +7,7 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
+use crate::keygen::GeneratorRegistry;
 use crate::keygen::{KeyPair, Verdict, verify_signed};
 use crate::store::pool;
 
@@ -43,12 +44,11 @@ pub async fn run(action: KeysAction) -> anyhow::Result<()> {
         KeysAction::Import { product, file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let codes = pool::parse_csv(&text).map_err(anyhow::Error::msg)?;
             let settings = Settings::load()?;
             let db = crate::app::open_database(&settings).await?;
             crate::store::migrate(&db).await?;
-            let report = pool::import(&db, &product, &codes).await?;
-            let stock = pool::stock(&db, &product).await?;
+            let crate::admin::Imported { report, stock } =
+                crate::admin::import_pool(&db, &product, &text).await?;
             db.close().await?;
             println!(
                 "{product}: imported {}, skipped {} already known; {} available, {} allocated, {} revoked",
@@ -89,7 +89,7 @@ pub async fn run(action: KeysAction) -> anyhow::Result<()> {
                 },
                 (Some(product), None) => {
                     let settings = Settings::load()?;
-                    let catalog = settings.catalog();
+                    let catalog = settings.catalog(&GeneratorRegistry::new())?;
                     catalog
                         .policy_or_defaults(&product)
                         .generator

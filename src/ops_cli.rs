@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::admin::{self, Event, Purchase};
+use crate::admin::{self, Event, LicenseFacts};
 use crate::config::Settings;
 
 /// Prints the facts of one license, or fails when there is no such license.
@@ -19,21 +19,13 @@ pub async fn lookup(settings: Settings, key: &str) -> anyhow::Result<()> {
         );
     }
     let db = crate::app::open_database(&settings).await?;
-    let found = async {
-        let Some(purchase) = admin::purchase(&db, key).await? else {
-            return Ok(None);
-        };
-        let history = admin::history(&db, purchase.license.id).await?;
-        let machines = admin::activations(&db, purchase.license.id).await?;
-        Ok::<_, crate::error::Error>(Some((purchase, history, machines)))
-    }
-    .await
-    .context("cannot read the license")?;
+    let found = admin::facts(&db, key)
+        .await
+        .context("cannot read the license")?;
     db.close().await.ok();
     match found {
-        Some((purchase, history, machines)) => {
-            print!("{}", describe(&purchase, &history));
-            print!("{}", describe_activations(&machines));
+        Some(facts) => {
+            print!("{}", describe(&facts));
             Ok(())
         }
         None => bail!("no license with the key {key:?}"),
@@ -41,10 +33,10 @@ pub async fn lookup(settings: Settings, key: &str) -> anyhow::Result<()> {
 }
 
 /// The facts as aligned lines for a terminal.
-pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
+pub fn describe(facts: &LicenseFacts) -> String {
+    let purchase = &facts.purchase;
     let license = &purchase.license;
     let none = || "-".to_owned();
-    let or_none = |value: &Option<String>| value.clone().unwrap_or_else(none);
     let mut out = String::new();
     let mut line = |label: &str, value: String| {
         let _ = writeln!(out, "{label:<30} {value}");
@@ -62,14 +54,10 @@ pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
     };
     line("product", product);
     let customer = &purchase.customer;
-    let names: Vec<&str> = [&customer.first_name, &customer.last_name]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
     let mut buyer = customer.email.clone();
-    if !names.is_empty() {
-        buyer += &format!(" ({})", names.join(" "));
+    let name = purchase.buyer_name();
+    if !name.is_empty() {
+        buyer += &format!(" ({name})");
     }
     if let Some(company) = &customer.company_name {
         buyer += &format!(", {company}");
@@ -94,24 +82,17 @@ pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
         ),
     );
     line("updated", license.updated_at.to_rfc3339());
-    if let Some(parent) = &purchase.parent {
-        line("replaces", parent.license.activation_code.clone());
+    for previous in purchase.ancestors() {
+        line(
+            "replaces",
+            format!("{} ({})", previous.license.activation_code, previous.status),
+        );
     }
-    line("nexwayFulfillmentId", license.nexway_fulfillment_id.clone());
-    line(
-        "initialNexwayFulfillmentId",
-        or_none(&license.initial_nexway_fulfillment_id),
-    );
-    line(
-        "publisherFulfillmentId",
-        license.publisher_fulfillment_id.clone(),
-    );
-    line("nexwayProductId", or_none(&license.nexway_product_id));
-    line("subscriptionId", or_none(&license.subscription_id));
-    line("order", or_none(&license.order_id));
-    line("externalContext", or_none(&license.external_context));
+    for (name, value) in purchase.references() {
+        line(name, value.map_or_else(none, str::to_owned));
+    }
     let _ = writeln!(out, "events");
-    for Event { event, .. } in history {
+    for Event { event, .. } in &facts.history {
         let from = event.from_status.map_or("(new)", |status| status.as_str());
         let reason = event
             .reason
@@ -126,13 +107,8 @@ pub fn describe(purchase: &Purchase, history: &[Event]) -> String {
             event.to_status
         );
     }
-    out
-}
-
-/// The machines a license is activated on, one line each.
-pub fn describe_activations(machines: &[entity::activation::Model]) -> String {
-    let mut out = format!("activations ({})\n", machines.len());
-    for machine in machines {
+    let _ = writeln!(out, "activations ({})", facts.activations.len());
+    for machine in &facts.activations {
         let _ = writeln!(
             out,
             "  #{}  {}  {}  {}",

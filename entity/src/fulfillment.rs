@@ -21,6 +21,9 @@ pub struct Model {
     pub repeat: i32,
     /// Set on a cancel or suspend answered before the `new` of its life: the life it waits for.
     pub pending_life: Option<String>,
+    /// The buyer's e-mail (lowercased) a waiting call named: the late `new` of another buyer
+    /// does not take it. None on calls that waited before nexkey kept it.
+    pub pending_buyer: Option<String>,
     /// SHA-256 of the normalised command, to tell a true repeat from a conflicting one.
     pub request_digest: String,
     /// The answer body exactly as sent, replayed byte for byte.

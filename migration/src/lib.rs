@@ -7,6 +7,7 @@ mod m20261123_000002_key_pool;
 mod m20261123_000003_license_parent_index;
 mod m20261123_000004_license_life;
 mod m20261123_000005_readiness_probe;
+mod m20261123_000006_pending_binding;
 mod m20261123_000015_activation;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_license_parent_index::Migration),
             Box::new(m20261123_000004_license_life::Migration),
             Box::new(m20261123_000005_readiness_probe::Migration),
+            Box::new(m20261123_000006_pending_binding::Migration),
             Box::new(m20261123_000015_activation::Migration),
         ]
     }

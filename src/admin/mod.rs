@@ -7,9 +7,11 @@ use entity::{customer, fulfillment, license, license_event};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use crate::error::{Error, Result};
-use crate::fulfillment::{MAX_GENERATIONS, ManualAction, Status, Step, effective, manual_step};
+use crate::fulfillment::{
+    Catalog, MAX_GENERATIONS, ManualAction, Status, Step, effective, manual_step,
+};
 use crate::store::licenses::{self, NewEvent, Search, Transition, lookup_key};
-use crate::store::{customers, fulfillments, outbox};
+use crate::store::{customers, fulfillments, outbox, pool};
 
 /// A license as support sees it: its buyer, its effective status and the license it replaced.
 #[derive(Debug, Clone)]
@@ -20,6 +22,91 @@ pub struct Purchase {
     pub status: Status,
     /// The license this one renewed or replaced, itself with its parent.
     pub parent: Option<Box<Purchase>>,
+}
+
+impl Purchase {
+    /// Nexway's references of the license and nexkey's own, under the names the lkey answer
+    /// gives them (None when unset): the one list the JSON answer, the page and `nexkey lookup`
+    /// show.
+    pub fn references(&self) -> [(&'static str, Option<&str>); 8] {
+        let license = &self.license;
+        [
+            (
+                "nexwayFulfillmentId",
+                Some(license.nexway_fulfillment_id.as_str()),
+            ),
+            (
+                "initialNexwayFulfillmentId",
+                license.initial_nexway_fulfillment_id.as_deref(),
+            ),
+            (
+                "publisherFulfillmentId",
+                Some(license.publisher_fulfillment_id.as_str()),
+            ),
+            (
+                "publisherProductId",
+                Some(license.publisher_product_id.as_str()),
+            ),
+            ("nexwayProductId", license.nexway_product_id.as_deref()),
+            ("subscriptionId", license.subscription_id.as_deref()),
+            ("order", license.order_id.as_deref()),
+            ("externalContext", license.external_context.as_deref()),
+        ]
+    }
+
+    /// The buyer's first and last name as their purchase gave them; empty when it gave none.
+    pub fn buyer_name(&self) -> String {
+        [&self.customer.first_name, &self.customer.last_name]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The product's name: the publisher's own for it first, then the one Nexway sent, else its
+    /// `publisherProductId`.
+    pub fn product_name<'a>(&'a self, catalog: &'a Catalog) -> &'a str {
+        let license = &self.license;
+        catalog
+            .policy_or_defaults(&license.publisher_product_id)
+            .name
+            .as_deref()
+            .or(license.product_name.as_deref())
+            .unwrap_or(&license.publisher_product_id)
+    }
+
+    /// The licenses this one renewed or replaced, the latest first.
+    pub fn ancestors(&self) -> impl Iterator<Item = &Purchase> {
+        std::iter::successors(self.parent.as_deref(), |parent| parent.parent.as_deref())
+    }
+}
+
+/// Everything support sees of one license: what the admin API's license detail, the lkey page
+/// and `nexkey lookup` format, each in its own way.
+#[derive(Debug, Clone)]
+pub struct LicenseFacts {
+    pub purchase: Purchase,
+    /// Everything that happened to it, oldest first.
+    pub history: Vec<Event>,
+    /// The machines it is activated on, first activated first.
+    pub activations: Vec<entity::activation::Model>,
+    /// What was reported about it to Nexway's DMP, oldest first.
+    pub dmp_events: Vec<entity::outbox_event::Model>,
+}
+
+/// The facts of the license a key (as people type it) belongs to.
+pub async fn facts(db: &impl ConnectionTrait, key: &str) -> Result<Option<LicenseFacts>> {
+    let Some(purchase) = purchase(db, key).await? else {
+        return Ok(None);
+    };
+    let id = purchase.license.id;
+    Ok(Some(LicenseFacts {
+        history: history(db, id).await?,
+        activations: crate::store::activations::of_license(db, id).await?,
+        dmp_events: outbox::of_license(db, id).await?,
+        purchase,
+    }))
 }
 
 /// One line of a license's history, with the call that caused it when there was one.
@@ -90,7 +177,7 @@ fn as_purchased(mut customer: customer::Model, license: &license::Model) -> cust
 }
 
 /// Everything that happened to a license, oldest first.
-pub async fn history(db: &impl ConnectionTrait, license_id: i64) -> Result<Vec<Event>> {
+async fn history(db: &impl ConnectionTrait, license_id: i64) -> Result<Vec<Event>> {
     let events = licenses::events(db, license_id).await?;
     let call_ids: Vec<i64> = events.iter().filter_map(|e| e.fulfillment_id).collect();
     let calls = fulfillments::by_ids(db, call_ids).await?;
@@ -194,14 +281,6 @@ pub async fn act(
     Ok(updated)
 }
 
-/// The machines a license is activated on, first activated first.
-pub async fn activations(
-    db: &impl ConnectionTrait,
-    license_id: i64,
-) -> Result<Vec<entity::activation::Model>> {
-    Ok(crate::store::activations::of_license(db, license_id).await?)
-}
-
 /// Removes one activation of a license by hand (a machine the buyer lost, a seat to free):
 /// false when the license has no such activation. NotFound when there is no such license.
 pub async fn remove_activation(db: &DatabaseConnection, key: &str, id: i64) -> Result<bool> {
@@ -225,14 +304,6 @@ pub async fn events(
     Ok(outbox::list(db, state, page, per_page).await?)
 }
 
-/// The DMP events about one license, oldest first.
-pub async fn license_dmp_events(
-    db: &impl ConnectionTrait,
-    license_id: i64,
-) -> Result<Vec<entity::outbox_event::Model>> {
-    Ok(outbox::of_license(db, license_id).await?)
-}
-
 /// What support's retry of a DMP event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {
@@ -253,4 +324,22 @@ pub async fn retry_event(db: &impl ConnectionTrait, id: i64) -> Result<Retried> 
         Some(_) => Retried::NotFailed,
         None => Retried::NoSuchEvent,
     })
+}
+
+/// What loading codes into a pool did, and the pool's stock after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Imported {
+    pub report: pool::ImportReport,
+    pub stock: pool::Stock,
+}
+
+/// Loads the codes of a CSV file (see [`pool::parse_csv`]) into a product's pool: the one way
+/// for the admin API and `nexkey keys import`. Known codes are skipped, never duplicated.
+pub async fn import_pool(db: &impl ConnectionTrait, product: &str, csv: &str) -> Result<Imported> {
+    let codes =
+        pool::parse_csv(csv).map_err(|reason| Error::InvalidRequest(format!("CSV: {reason}")))?;
+    let report = pool::import(db, product, &codes).await?;
+    let stock = pool::stock(db, product).await?;
+    crate::metrics::pool_stock(product, stock.available);
+    Ok(Imported { report, stock })
 }

@@ -2,14 +2,11 @@
 
 pub mod activation;
 pub mod admin;
-mod admin_auth;
 mod client;
 pub mod edge;
 pub mod error;
-pub mod lkey_page;
 pub mod ops;
 pub mod params;
-mod purchase;
 mod rate_limit;
 pub mod spec;
 mod stored_json;
@@ -20,7 +17,7 @@ use poem_openapi::{Object, Tags};
 
 use crate::error::Error;
 
-pub use admin_auth::AdminGate;
+pub use admin::AdminGate;
 pub use client::{TrustedProxies, client_address, parse_range};
 pub use error::{ErrorCode, HttpError};
 pub use stored_json::StoredJson;

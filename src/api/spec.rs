@@ -193,8 +193,7 @@ fn webhook_constraints(schemas: &mut Map<String, Value>) {
     let text = json!({"pattern": TEXT, "maxLength": MAX_TEXT});
     let name = json!({"maxLength": MAX_ID});
     let email = json!({"pattern": EMAIL_OR_BLANK, "maxLength": MAX_ID});
-    let quantity =
-        json!({"minimum": 1, "maximum": crate::config::Settings::default().defaults.max_quantity});
+    let quantity = json!({"minimum": 1, "maximum": crate::fulfillment::DEFAULT_MAX_QUANTITY});
     let date = json!({"format": "date"});
     // additionalData values are lists (PROTOCOL.md 2): the bounds hold for each entry.
     let id_list =

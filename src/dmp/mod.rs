@@ -5,4 +5,4 @@ pub mod event;
 pub mod sender;
 
 pub use event::{Meta, REGISTER_LICENCES};
-pub use sender::{Delivery, classify, retry_delay, spawn};
+pub use sender::{Delivery, Endpoint, classify, retry_delay, spawn};

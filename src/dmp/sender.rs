@@ -14,7 +14,6 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::DmpSettings;
 use crate::store::outbox::{self, Settlement};
 
 /// How often the sender looks for due events when there were none.
@@ -64,6 +63,21 @@ pub fn retry_delay(attempts: i32, base: Duration, cap: Duration, jitter: f64) ->
     plain.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0)).min(cap)
 }
 
+/// The DMP's event endpoint and how deliveries to it are paced.
+pub struct Endpoint {
+    /// e.g. `https://api.nexway.store/event`.
+    pub url: String,
+    /// HTTP Basic credentials Nexway gave the publisher.
+    pub user: String,
+    pub password: SecretString,
+    /// Delay before the first retry of an undelivered event; each retry waits twice as long,
+    /// up to `max_retry`, with jitter.
+    pub retry: Duration,
+    pub max_retry: Duration,
+    /// How long one delivery attempt may take (connect, send, answer).
+    pub timeout: Duration,
+}
+
 struct Sender {
     db: DatabaseConnection,
     client: reqwest::Client,
@@ -79,16 +93,21 @@ struct Sender {
 /// Starts the sender when reporting is configured; it stops when `shutdown` turns true, after
 /// settling the attempt in flight (bounded by the attempt's timeout).
 pub fn spawn(
-    settings: &DmpSettings,
+    endpoint: Option<Endpoint>,
     db: DatabaseConnection,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
-    let (Some(url), Some(user), Some(password)) =
-        (&settings.url, &settings.user, &settings.password)
+    let Some(Endpoint {
+        url,
+        user,
+        password,
+        retry,
+        max_retry,
+        timeout,
+    }) = endpoint
     else {
         return Ok(None);
     };
-    let timeout = Duration::from_secs(settings.timeout_secs);
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -98,11 +117,11 @@ pub fn spawn(
     let sender = Sender {
         db,
         client,
-        url: url.clone(),
-        user: user.clone(),
-        password: password.clone(),
-        base: Duration::from_secs(settings.retry_secs),
-        cap: Duration::from_secs(settings.max_retry_secs),
+        url,
+        user,
+        password,
+        base: retry,
+        cap: max_retry,
         lease: timeout * 2 + Duration::from_secs(30),
     };
     Ok(Some(tokio::spawn(sender.run(shutdown))))

@@ -57,6 +57,16 @@ pub enum RenewMode {
     Reissue,
 }
 
+impl RenewMode {
+    /// As the configuration spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RenewMode::Extend => "extend",
+            RenewMode::Reissue => "reissue",
+        }
+    }
+}
+
 /// What `upgrade` and `reactivate` do to the codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +74,19 @@ pub enum CodeMode {
     Keep,
     Reissue,
 }
+
+impl CodeMode {
+    /// As the configuration spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeMode::Keep => "keep",
+            CodeMode::Reissue => "reissue",
+        }
+    }
+}
+
+/// Most codes one call may ask for, unless the configuration says otherwise.
+pub const DEFAULT_MAX_QUANTITY: u32 = 100;
 
 /// The rules for one product, its unset settings taken from the defaults.
 #[derive(Clone)]

@@ -12,7 +12,9 @@ mod term;
 
 pub use crate::store::licenses::MAX_GENERATIONS;
 pub use answer::{Answer, LicenseView};
-pub use catalog::{Catalog, CodeMode, Money, Policy, RenewMode, TaxClass, UnknownProducts};
+pub use catalog::{
+    Catalog, CodeMode, DEFAULT_MAX_QUANTITY, Money, Policy, RenewMode, TaxClass, UnknownProducts,
+};
 pub use command::{Buyer, Command, Email, Operation, ProductRef, Trial};
 pub use service::{Outcome, Service};
 pub use status::{ManualAction, Status, Step, effective, manual_step};

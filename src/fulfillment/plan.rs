@@ -84,8 +84,17 @@ pub fn plan(
     {
         return issue(command, pending, catalog, today);
     }
+    // A call that names no code acts on its life's codes that are not canceled (one seat
+    // refunded or revoked must not block the subscription's other seats); with every code
+    // canceled, it is refused as before.
+    let in_play = |target: &&Held| {
+        !command.activation_codes.is_empty()
+            || target.status != Status::Canceled
+            || targets.iter().all(|t| t.status == Status::Canceled)
+    };
     targets
         .iter()
+        .filter(in_play)
         .map(|target| change(command, target, catalog, today))
         .collect::<Result<_>>()
         .map(Plan::Change)
@@ -334,13 +343,14 @@ fn show(date: Option<NaiveDate>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::HashMap;
 
     use proptest::prelude::*;
 
     use super::*;
-    use crate::config::{ProductOverride, Settings};
     use crate::fulfillment::Buyer;
+    use crate::fulfillment::UnknownProducts;
+    use crate::keygen::RandomGenerator;
 
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap()
@@ -351,25 +361,32 @@ mod tests {
     /// KEEP: renew extends, upgrade and reactivate keep. MOVE: renew, upgrade and reactivate
     /// reissue. Both yearly, with a 7-day trial.
     fn catalog() -> Catalog {
-        let product = |renew, modes| ProductOverride {
-            term: Some(Term::Years(1)),
-            trial_term: Some(Term::Days(7)),
-            renew: Some(renew),
-            upgrade: Some(modes),
-            reactivate: Some(modes),
-            ..ProductOverride::default()
+        let product = |renew, modes| Policy {
+            name: None,
+            max_quantity: 100,
+            term: Term::Years(1),
+            trial_term: Term::Days(7),
+            renew,
+            upgrade: modes,
+            reactivate: modes,
+            generator: std::sync::Arc::new(RandomGenerator::new(Default::default())),
+            max_activations: None,
+            item_id: None,
+            image: None,
+            renewal_price: None,
+            tax_class: None,
         };
-        let settings = Settings {
-            products: BTreeMap::from([
+        Catalog::new(
+            UnknownProducts::Accept,
+            product(RenewMode::Extend, CodeMode::Keep),
+            HashMap::from([
                 ("KEEP".into(), product(RenewMode::Extend, CodeMode::Keep)),
                 (
                     "MOVE".into(),
                     product(RenewMode::Reissue, CodeMode::Reissue),
                 ),
             ]),
-            ..Settings::default()
-        };
-        settings.catalog()
+        )
     }
 
     use super::super::term::Term;
@@ -631,10 +648,17 @@ mod tests {
                 prop_assert!(!issued);
                 return Ok(());
             };
-            // One change per target, about that target only: no plan reaches outside the call.
-            prop_assert_eq!(changes.len(), targets.len());
-            for (change, target) in changes.iter().zip(&targets) {
-                prop_assert_eq!(change.id(), target.id);
+            // At most one change per target, about that target only: no plan reaches outside the
+            // call; a target left alone is a canceled seat of a call that names no code.
+            let planned: Vec<i64> = changes.iter().map(Change::id).collect();
+            prop_assert!(planned.windows(2).all(|pair| pair[0] != pair[1]));
+            for target in targets.iter().filter(|t| !planned.contains(&t.id)) {
+                prop_assert_eq!(target.status, Status::Canceled);
+            }
+            for change in &changes {
+                let target = targets.iter().find(|t| t.id == change.id());
+                prop_assert!(target.is_some(), "{:?} is no target", change);
+                let target = target.unwrap();
                 // A superseded code is never a target; a canceled code never becomes usable.
                 prop_assert_ne!(target.status, Status::Superseded);
                 if target.status == Status::Canceled {
@@ -651,7 +675,10 @@ mod tests {
             let settled = matches!(operation, Operation::Suspend | Operation::Cancel)
                 || (operation == Operation::Reactivate && product_id == "KEEP" && !conversion);
             if settled {
-                let left: Vec<Held> = targets.iter().zip(&changes).map(|(t, c)| after(t, c)).collect();
+                let left: Vec<Held> = changes
+                    .iter()
+                    .map(|c| after(targets.iter().find(|t| t.id == c.id()).unwrap(), c))
+                    .collect();
                 let left: Vec<Held> = left
                     .into_iter()
                     .filter(|license| license.product.publisher_product_id == "KEEP" || operation != Operation::Reactivate)

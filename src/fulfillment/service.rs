@@ -4,11 +4,12 @@
 
 use chrono::{NaiveDate, Utc};
 use entity::license;
+use entity::vocabulary::Cause;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::answer::{Answer, LicenseView};
 use super::catalog::Catalog;
-use super::command::{Command, Operation, Trial};
+use super::command::{Command, Email, Operation, Trial};
 use super::mint::{Call, Mint, mint};
 use super::plan::{self, Change, Held, Plan};
 use super::scope::{self, Found, Reference};
@@ -105,7 +106,7 @@ impl Service {
         };
         let mut repeat = 0;
         if let Some(done) = fulfillments::find(&self.db, key).await? {
-            if !self.is_new_call(&done).await? {
+            if !self.is_new_call(&done, command.life()).await? {
                 return replay(done, &digest);
             }
             repeat = done.repeat + 1;
@@ -164,15 +165,16 @@ impl Service {
     /// suspend (or reactivate) after the opposite operation was applied to its licenses (the
     /// current body has no event id, so suspend, reactivate, suspend share one identity).
     /// Everything else is a retry.
-    async fn is_new_call(&self, done: &entity::fulfillment::Model) -> Result<bool> {
-        let opposite = match done.operation {
-            Operation::Suspend => Operation::Reactivate,
-            Operation::Reactivate => Operation::Suspend,
+    /// Support's reinstate lifts a suspension as a reactivate does.
+    async fn is_new_call(&self, done: &entity::fulfillment::Model, life: &str) -> Result<bool> {
+        let opposite: &[Cause] = match done.operation {
+            Operation::Suspend => &[Cause::Reactivate, Cause::Reinstate],
+            Operation::Reactivate => &[Cause::Suspend],
             Operation::New | Operation::Renew | Operation::Upgrade | Operation::Cancel => {
                 return Ok(false);
             }
         };
-        Ok(fulfillments::applied_since(&self.db, done, opposite).await?)
+        Ok(fulfillments::happened_since(&self.db, done, life, opposite).await?)
     }
 
     async fn fulfil(
@@ -191,10 +193,21 @@ impl Service {
                 },
                 Some(Trial::Creation) | None => Vec::new(),
             };
-            // Cancels and suspends that came first apply to the life's first codes only.
+            // A `new` joins an existing life (a renewal sent as `new`, a trial's conversion) only
+            // when the life is its buyer's: a life id must not let one customer's calls reach
+            // another's codes.
             let life = command.life();
-            let pending = if licenses::by_life(txn, life).await?.is_empty() {
-                pending_status(&fulfillments::pending_for(txn, life).await?)
+            let existing = licenses::by_life(txn, life).await?;
+            if !existing.is_empty() && self.belong_to_buyer(txn, command, &existing).await.is_err()
+            {
+                return Err(Error::ReferencesDisagree(
+                    "the call's fulfillment ids name another buyer's license life".into(),
+                ));
+            }
+            // Cancels and suspends that came first apply to the life's first codes only.
+            let pending = if existing.is_empty() {
+                let waiting = fulfillments::pending_for(txn, life).await?;
+                pending_status(&same_purchase(command, waiting))
             } else {
                 None
             };
@@ -207,7 +220,8 @@ impl Service {
                 self.write(txn, call, plan, targets, false).await
             }
             Targets::Pending(life) => {
-                fulfillments::mark_pending(txn, call.fulfillment_id, &life).await?;
+                let buyer = command.buyer.email.as_ref().ok_or(Error::Internal)?;
+                fulfillments::mark_pending(txn, call.fulfillment_id, &life, buyer.as_str()).await?;
                 tracing::info!(operation = %command.operation, %life, "recorded before its new");
                 Ok(Effect::default())
             }
@@ -260,7 +274,15 @@ impl Service {
             reference: Reference::FulfillmentId,
             lives: lives(&licenses::by_fulfillment_id(txn, &command.nexway_fulfillment_id).await?),
         });
-        if let Some(id) = &command.subscription_id {
+        // The subscription is the last resort: one subscription may span several lives (an
+        // upgrade Nexway sends as a new purchase), so it only speaks when nothing else found
+        // anything, and then it must find one life.
+        let found_otherwise = found.iter().any(|f| !f.lives.is_empty());
+        if let Some(id) = command
+            .subscription_id
+            .as_ref()
+            .filter(|_| !found_otherwise)
+        {
             found.push(Found {
                 reference: Reference::SubscriptionId,
                 lives: lives(&licenses::by_subscription(txn, id).await?),
@@ -286,9 +308,11 @@ impl Service {
                 }
                 Ok(Targets::Found(current))
             }
+            // Recorded only with the buyer it is about: the late `new` must be theirs.
             (None, None)
                 if matches!(command.operation, Operation::Cancel | Operation::Suspend)
-                    && command.publisher_fulfillment_id.is_none() =>
+                    && command.publisher_fulfillment_id.is_none()
+                    && command.buyer.email.is_some() =>
             {
                 Ok(Targets::Pending(command.life().to_owned()))
             }
@@ -314,16 +338,17 @@ impl Service {
             ));
         };
         let owners = licenses::owners(txn, named).await?;
-        if let Some(stranger) = named.iter().find(|license| {
+        let stranger = named.iter().any(|license| {
             owners
                 .iter()
                 .find(|owner| owner.id == license.customer_id)
                 .is_none_or(|owner| owner.email != email.as_str())
-        }) {
-            return Err(Error::UnknownFulfillment(format!(
-                "activation code {} does not belong to this buyer",
-                stranger.activation_code
-            )));
+        });
+        if stranger {
+            // Never name another buyer's code: the message goes back to the caller.
+            return Err(Error::UnknownFulfillment(
+                "the licenses the call refers to are not this buyer's".into(),
+            ));
         }
         Ok(())
     }
@@ -385,8 +410,13 @@ impl Service {
                 }
             }
             Plan::Change(changes) => {
-                for (index, (change, target)) in changes.into_iter().zip(targets).enumerate() {
-                    debug_assert_eq!(change.id(), target.id);
+                // A plan may leave some targets alone (canceled seats): pair by id.
+                let mut targets: std::collections::HashMap<i64, license::Model> = targets
+                    .into_iter()
+                    .map(|target| (target.id, target))
+                    .collect();
+                for (index, change) in changes.into_iter().enumerate() {
+                    let target = targets.remove(&change.id()).ok_or(Error::Internal)?;
                     match change {
                         Change::InEffect { .. } => effect.current.push(target),
                         Change::Keep {
@@ -472,6 +502,30 @@ impl Service {
 
 /// The status the cancels and suspends that arrived before a `new` leave for its codes: a cancel
 /// wins over a suspend.
+/// The waiting calls that are about the purchase `new` makes: those of another buyer are not (a
+/// life id alone must not cancel someone else's purchase) and are left alone with a warning.
+/// Calls that waited before nexkey kept their buyer name none and apply as they did then.
+fn same_purchase(
+    new: &Command,
+    waiting: Vec<entity::fulfillment::Model>,
+) -> Vec<entity::fulfillment::Model> {
+    let buyer = new.buyer.email.as_ref().map(Email::as_str);
+    waiting
+        .into_iter()
+        .filter(|call| {
+            let same = call.pending_buyer.is_none() || call.pending_buyer.as_deref() == buyer;
+            if !same {
+                tracing::warn!(
+                    operation = %call.operation,
+                    publisher_fulfillment_id = %call.publisher_fulfillment_id,
+                    "a call recorded before its new names another buyer: not applied"
+                );
+            }
+            same
+        })
+        .collect()
+}
+
 fn pending_status(calls: &[entity::fulfillment::Model]) -> Option<Status> {
     calls
         .iter()

@@ -70,6 +70,10 @@ impl KeyGenerator for HmacGenerator {
         "hmac"
     }
 
+    fn kind(&self) -> super::GeneratorKind {
+        super::GeneratorKind::Hmac
+    }
+
     fn generate(&self, request: &KeyRequest<'_>) -> Result<Key, KeyGenError> {
         let id = self.mac(&[
             b"nexkey/hmac/id",

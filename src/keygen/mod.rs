@@ -34,16 +34,15 @@
 //!     }
 //! }
 //!
-//! // In nexkey.toml: [products.ACME-PRO] generator = { kind = "custom", name = "acme-serial" }
-//! let mut settings = nexkey::config::Settings::default();
-//! settings.defaults.generator = nexkey::keygen::GeneratorSettings::Custom(
-//!     nexkey::keygen::CustomSettings { name: "acme-serial".into(), options: Default::default() },
-//! );
 //! let mut registry = GeneratorRegistry::new();
 //! registry.register("acme-serial", |_options| Ok(Arc::new(AcmeSerial)));
-//! registry.resolve(&mut settings).unwrap();
-//! // `settings` now builds AcmeSerial for every product using it: pass it to `App::new`.
-//! let generator = settings.defaults.generator.build();
+//! // In nexkey.toml: [products.ACME-PRO] generator = { kind = "custom", name = "acme-serial" };
+//! // `nexkey::app::serve(settings, registry)` builds it for every product that chooses it.
+//! let chosen = nexkey::keygen::GeneratorSettings::Custom(nexkey::keygen::CustomSettings {
+//!     name: "acme-serial".into(),
+//!     options: Default::default(),
+//! });
+//! let generator = registry.build(&chosen).unwrap();
 //! let request = KeyRequest {
 //!     product: "PRO",
 //!     customer: "ada@example.com",
@@ -65,7 +64,6 @@ mod signed;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use sea_orm::{DatabaseTransaction, DbErr};
@@ -74,7 +72,7 @@ use serde::{Deserialize, Serialize};
 pub use hmac::{HmacGenerator, HmacSettings};
 pub use pool::{PoolGenerator, PoolSettings};
 pub use random::{RandomGenerator, RandomSettings};
-pub use registry::{CustomSettings, GeneratorRegistry, Registered};
+pub use registry::{CustomSettings, GeneratorRegistry};
 pub use signed::{Claims, KeyPair, SignedGenerator, SignedSettings, verify_signed};
 
 /// What a generator knows about the code it is asked for. The product's settings are the
@@ -163,10 +161,26 @@ pub enum Verdict {
     Unsupported,
 }
 
+/// Which of nexkey's generators one is: what nexkey may rely on about it (a pool keeps stock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeneratorKind {
+    Random,
+    Hmac,
+    Pool,
+    Signed,
+    /// A publisher's own.
+    Custom,
+}
+
 /// Makes activation codes for one product configuration.
 pub trait KeyGenerator: Send + Sync {
     /// The name recorded with each license (`random`, `hmac`, …).
     fn name(&self) -> &str;
+
+    /// Which generator this is; a publisher's own is `Custom`.
+    fn kind(&self) -> GeneratorKind {
+        GeneratorKind::Custom
+    }
 
     /// Makes a code. Generators that need no database implement only this.
     fn generate(&self, request: &KeyRequest<'_>) -> Result<Key, KeyGenError>;
@@ -213,9 +227,6 @@ pub enum GeneratorSettings {
     Signed(SignedSettings),
     /// A publisher's generator, registered under `name` in a [`GeneratorRegistry`].
     Custom(CustomSettings),
-    /// A custom generator once [`GeneratorRegistry::resolve`] has built it.
-    #[serde(skip)]
-    Registered(Registered),
 }
 
 impl Default for GeneratorSettings {
@@ -229,25 +240,9 @@ impl GeneratorSettings {
         match self {
             GeneratorSettings::Random(settings) => settings.validate(),
             GeneratorSettings::Hmac(settings) => settings.validate(),
-            GeneratorSettings::Pool(_) | GeneratorSettings::Registered(_) => Ok(()),
+            GeneratorSettings::Pool(_) => Ok(()),
             GeneratorSettings::Signed(settings) => settings.validate(),
             GeneratorSettings::Custom(settings) => settings.validate(),
-        }
-    }
-
-    /// The generator these settings describe (validated settings build without failing).
-    pub fn build(&self) -> Arc<dyn KeyGenerator> {
-        match self {
-            GeneratorSettings::Random(settings) => Arc::new(RandomGenerator::new(settings.clone())),
-            GeneratorSettings::Hmac(settings) => Arc::new(HmacGenerator::new(settings.clone())),
-            GeneratorSettings::Pool(settings) => Arc::new(PoolGenerator::new(settings.clone())),
-            GeneratorSettings::Signed(settings) => {
-                Arc::new(SignedGenerator::new(settings.clone()).expect("validated signed settings"))
-            }
-            GeneratorSettings::Custom(settings) => Arc::new(registry::Unresolved {
-                name: settings.name.clone(),
-            }),
-            GeneratorSettings::Registered(registered) => registered.0.clone(),
         }
     }
 }
@@ -265,6 +260,8 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn parse(toml_text: &str) -> Result<GeneratorSettings, String> {
@@ -304,7 +301,8 @@ mod tests {
         ];
         for (text, name) in cases {
             let settings = parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!(settings.build().name(), name);
+            let built = GeneratorRegistry::new().build(&settings).unwrap();
+            assert_eq!(built.name(), name);
         }
         assert!(parse(r#"generator = { kind = "hmac", secret = "short" }"#).is_err());
         assert!(parse(r#"generator = { kind = "signed", private_key = "x" }"#).is_err());
@@ -324,14 +322,13 @@ mod tests {
     }
 
     #[test]
-    fn custom_generators_resolve_through_the_registry_and_fail_loudly_otherwise() {
-        let text = r#"
-            [defaults]
-            generator = { kind = "custom", name = "fixed", options = { stem = "ACME" } }
-            [products.OTHER]
-            generator = { kind = "custom", name = "nobody" }
-        "#;
-        let mut settings: crate::config::Settings = toml::from_str(text).unwrap();
+    fn custom_generators_are_built_by_their_registered_factory_and_fail_loudly_otherwise() {
+        let chosen = |name: &str, options| {
+            GeneratorSettings::Custom(CustomSettings {
+                name: name.into(),
+                options,
+            })
+        };
         let request = KeyRequest {
             product: "P",
             customer: "a@b.c",
@@ -341,21 +338,25 @@ mod tests {
             attempt: 0,
             end_date: None,
         };
-        // Unresolved: a clear error at generation time.
-        let err = settings.defaults.generator.build().generate(&request);
-        assert!(err.unwrap_err().to_string().contains("fixed"));
-
         let mut registry = GeneratorRegistry::new();
         registry.register("fixed", |options| {
             let stem = options["stem"].as_str().ok_or("options.stem is required")?;
             Ok(Arc::new(Fixed(stem.to_owned())))
         });
-        let err = registry.resolve(&mut settings).unwrap_err();
-        assert!(err.contains("OTHER") && err.contains("nobody"), "{err}");
+        let err = registry
+            .build(&chosen("nobody", serde_json::Value::Null))
+            .err()
+            .unwrap();
+        assert!(err.contains("nobody"), "{err}");
+        let err = registry
+            .build(&chosen("fixed", serde_json::json!({})))
+            .err()
+            .unwrap();
+        assert!(err.contains("options.stem"), "{err}");
 
-        settings.products.clear();
-        registry.resolve(&mut settings).unwrap();
-        let generator = settings.defaults.generator.build();
+        let generator = registry
+            .build(&chosen("fixed", serde_json::json!({"stem": "ACME"})))
+            .unwrap();
         assert_eq!(generator.generate(&request).unwrap().code, "ACME-3");
     }
 }

@@ -34,6 +34,10 @@ impl KeyGenerator for PoolGenerator {
         "pool"
     }
 
+    fn kind(&self) -> super::GeneratorKind {
+        super::GeneratorKind::Pool
+    }
+
     fn generate(&self, _request: &KeyRequest<'_>) -> Result<Key, KeyGenError> {
         Err(KeyGenError::Failed(
             "the pool generator draws codes from the database (generate_in)".into(),

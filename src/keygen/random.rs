@@ -75,6 +75,10 @@ impl KeyGenerator for RandomGenerator {
         "random"
     }
 
+    fn kind(&self) -> super::GeneratorKind {
+        super::GeneratorKind::Random
+    }
+
     fn generate(&self, _request: &KeyRequest<'_>) -> Result<Key, KeyGenError> {
         // ThreadRng is a ChaCha CSPRNG seeded from the operating system.
         let mut rng = rand::rng();

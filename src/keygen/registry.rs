@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{GeneratorSettings, Key, KeyGenError, KeyGenerator, KeyRequest};
-use crate::config::Settings;
+use super::{
+    GeneratorSettings, HmacGenerator, KeyGenerator, PoolGenerator, RandomGenerator, SignedGenerator,
+};
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,16 +43,6 @@ impl CustomSettings {
     }
 }
 
-/// A custom generator, built by its factory.
-#[derive(Clone)]
-pub struct Registered(pub Arc<dyn KeyGenerator>);
-
-impl std::fmt::Debug for Registered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Registered({})", self.0.name())
-    }
-}
-
 type Factory =
     Box<dyn Fn(&serde_json::Value) -> Result<Arc<dyn KeyGenerator>, String> + Send + Sync>;
 
@@ -79,47 +70,25 @@ impl GeneratorRegistry {
         self
     }
 
-    /// Builds every `kind = "custom"` generator of the settings, so the app built from them
-    /// uses it. Fails on a name nobody registered, or options its factory refuses.
-    pub fn resolve(&self, settings: &mut Settings) -> Result<(), String> {
-        let generators = std::iter::once(("defaults", &mut settings.defaults.generator)).chain(
-            settings
-                .products
-                .iter_mut()
-                .filter_map(|(name, product)| Some((name.as_str(), product.generator.as_mut()?))),
-        );
-        for (product, generator) in generators {
-            if let GeneratorSettings::Custom(custom) = generator {
-                let factory = self.factories.get(&custom.name).ok_or_else(|| {
-                    format!(
-                        "generator of {product}: no custom generator registered as {:?}",
-                        custom.name
-                    )
-                })?;
-                let built = factory(&custom.options)
-                    .map_err(|reason| format!("generator of {product}: {reason}"))?;
-                *generator = GeneratorSettings::Registered(Registered(built));
+    /// The generator `settings` describe: a built-in kind, or a custom one built by the factory
+    /// registered under its name. Fails on a name nobody registered, options its factory refuses,
+    /// or settings that do not validate.
+    pub fn build(&self, settings: &GeneratorSettings) -> Result<Arc<dyn KeyGenerator>, String> {
+        settings.validate()?;
+        Ok(match settings {
+            GeneratorSettings::Random(settings) => Arc::new(RandomGenerator::new(settings.clone())),
+            GeneratorSettings::Hmac(settings) => Arc::new(HmacGenerator::new(settings.clone())),
+            GeneratorSettings::Pool(settings) => Arc::new(PoolGenerator::new(settings.clone())),
+            GeneratorSettings::Signed(settings) => {
+                Arc::new(SignedGenerator::new(settings.clone())?)
             }
-        }
-        Ok(())
-    }
-}
-
-/// A `custom` generator nobody resolved: every call fails with the reason, loudly.
-pub(super) struct Unresolved {
-    pub name: String,
-}
-
-impl KeyGenerator for Unresolved {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn generate(&self, _request: &KeyRequest<'_>) -> Result<Key, KeyGenError> {
-        Err(KeyGenError::Failed(format!(
-            "no custom generator registered as {:?} (GeneratorRegistry::resolve was not called)",
-            self.name
-        )))
+            GeneratorSettings::Custom(custom) => {
+                let factory = self.factories.get(&custom.name).ok_or_else(|| {
+                    format!("no custom generator registered as {:?}", custom.name)
+                })?;
+                factory(&custom.options)?
+            }
+        })
     }
 }
 

@@ -151,6 +151,10 @@ impl KeyGenerator for SignedGenerator {
         "signed"
     }
 
+    fn kind(&self) -> super::GeneratorKind {
+        super::GeneratorKind::Signed
+    }
+
     fn check_end_date(&self, end_date: Option<NaiveDate>) -> Result<(), String> {
         expiry_days(end_date).map(|_| ())
     }

@@ -16,12 +16,19 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::signature::{JsonPath, ReplayWindow, SignatureVerifier};
-use crate::config::{BasicCredential, NexwaySettings, SignatureMode};
+use super::signature::SignatureVerifier;
 
 /// File in the data directory holding the generated `user:password`.
 pub const GENERATED_FILE: &str = "nexway-credentials";
 const GENERATED_USER: &str = "nexway";
+
+/// One HTTP Basic credential Nexway may present (`[[nexway.credentials]]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicCredential {
+    pub user: String,
+    pub password: SecretString,
+}
 
 /// The credentials Nexway may present. Holds digests only, so Debug output shows no secret.
 #[derive(Clone)]
@@ -115,27 +122,12 @@ pub struct NexwayGate {
 }
 
 impl NexwayGate {
-    /// The gate of validated settings (see `Settings::validate`).
-    pub fn new(settings: &NexwaySettings, credentials: NexwayCredentials) -> Self {
-        let parse = |field: &str| JsonPath::parse(field).expect("validated with the settings");
-        let signature = (settings.signature == SignatureMode::Required).then(|| {
-            let replay = settings
-                .timestamp_field
-                .as_deref()
-                .map(|field| ReplayWindow {
-                    field: parse(field),
-                    window_millis: (settings.replay_window_secs as i64).saturating_mul(1000),
-                });
-            Arc::new(SignatureVerifier::new(
-                settings.signature_header.clone(),
-                settings.signed_fields.iter().map(|f| parse(f)).collect(),
-                settings.signing_secrets.clone(),
-                replay,
-            ))
-        });
+    /// The gate checking HTTP Basic against `basic` (none: Basic is turned off) and the request
+    /// signature with `signature` (none: not required).
+    pub fn new(basic: Option<NexwayCredentials>, signature: Option<SignatureVerifier>) -> Self {
         NexwayGate {
-            basic: settings.basic.then_some(credentials),
-            signature,
+            basic,
+            signature: signature.map(Arc::new),
             refused: Arc::default(),
         }
     }

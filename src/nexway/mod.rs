@@ -6,5 +6,5 @@ pub mod normalise;
 pub mod payload;
 pub mod signature;
 
-pub use auth::{NexwayCredentials, NexwayGate};
+pub use auth::{BasicCredential, NexwayCredentials, NexwayGate};
 pub use body::NexwayBody;

@@ -60,9 +60,18 @@ fn legacy(operation: Operation, body: LicenseRequest) -> Result<Command, Error> 
             )?),
             name: None,
         },
-        quantity: quantity("product.quantity", product.quantity)?,
-        start_date: date("product.startDate", product.start_date)?,
-        end_date: date("product.endDate", product.end_date)?,
+        quantity: quantity(
+            "product.quantity",
+            product.quantity.filter(|_| counts(operation)),
+        )?,
+        start_date: date(
+            "product.startDate",
+            product.start_date.filter(|_| counts(operation)),
+        )?,
+        end_date: date(
+            "product.endDate",
+            product.end_date.filter(|_| counts(operation)),
+        )?,
         activation_codes: product
             .licenses
             .unwrap_or_default()
@@ -149,9 +158,18 @@ fn current(operation: Operation, body: FulfillmentBody) -> Result<Command, Error
             nexway_product_id,
             name: text("product.name", product.name, MAX_ID)?,
         },
-        quantity: quantity("product.quantity", product.quantity)?,
-        start_date: timestamp("product.startTimestamp", product.start_timestamp)?,
-        end_date: timestamp("product.expirationTimestamp", product.expiration_timestamp)?,
+        quantity: quantity(
+            "product.quantity",
+            product.quantity.filter(|_| counts(operation)),
+        )?,
+        start_date: timestamp(
+            "product.startTimestamp",
+            product.start_timestamp.filter(|_| counts(operation)),
+        )?,
+        end_date: timestamp(
+            "product.expirationTimestamp",
+            product.expiration_timestamp.filter(|_| counts(operation)),
+        )?,
         activation_codes: ids(
             "additionalData.ActivationCode",
             additional.and_then(|a| a.activation_code),
@@ -252,6 +270,12 @@ fn email(field: &str, value: Option<String>) -> Result<Option<Email>, Error> {
             .map_err(|reason| invalid(format!("{field}: {reason}"))),
         None => Ok(None),
     }
+}
+
+/// Whether the operation reads the call's dates and quantity: suspend and cancel set neither, so
+/// whatever Nexway sends there is not read (and cannot refuse the call, which would lose it).
+fn counts(operation: Operation) -> bool {
+    !matches!(operation, Operation::Suspend | Operation::Cancel)
 }
 
 fn quantity(field: &str, value: Option<i32>) -> Result<u32, Error> {

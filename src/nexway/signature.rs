@@ -232,17 +232,27 @@ impl SignatureVerifier {
             return Err(Refusal::WrongSignature);
         }
         if let Some(replay) = &self.replay {
-            let millis = match replay.field.resolve(body) {
-                Some(Value::Number(n)) => n.as_i64(),
-                Some(Value::String(s)) => s.trim().parse().ok(),
-                _ => None,
-            }
-            .ok_or(Refusal::MissingTimestamp)?;
+            let millis = replay
+                .field
+                .resolve(body)
+                .and_then(epoch_millis)
+                .ok_or(Refusal::MissingTimestamp)?;
             if now_millis.abs_diff(millis) > replay.window_millis.unsigned_abs() {
                 return Err(Refusal::StaleTimestamp);
             }
         }
         Ok(())
+    }
+}
+
+/// A signed timestamp as Nexway types it: a number, a string, or (in `additionalData`, whose
+/// values are lists) a list of exactly one of those.
+fn epoch_millis(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Array(values) if values.len() == 1 => epoch_millis(&values[0]),
+        _ => None,
     }
 }
 
@@ -254,6 +264,20 @@ mod tests {
 
     fn paths(texts: &[&str]) -> Vec<JsonPath> {
         texts.iter().map(|t| JsonPath::parse(t).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_signed_timestamp_may_be_a_number_a_string_or_a_list_of_one() {
+        for value in [
+            json!(1_700_000_000_000_i64),
+            json!(" 1700000000000"),
+            json!(["1700000000000"]),
+        ] {
+            assert_eq!(epoch_millis(&value), Some(1_700_000_000_000), "{value}");
+        }
+        for value in [json!([]), json!(["1", "2"]), json!("soon"), json!(null)] {
+            assert_eq!(epoch_millis(&value), None, "{value}");
+        }
     }
 
     #[test]

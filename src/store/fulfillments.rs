@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use entity::fulfillment::{self, Column, Entity, Operation};
+use entity::vocabulary::Cause;
 use entity::{license, license_event};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -86,10 +87,16 @@ pub async fn find_by_publisher_id(
         .await
 }
 
-/// Marks a claimed cancel or suspend as waiting for the `new` of `life`.
-pub async fn mark_pending(db: &impl ConnectionTrait, id: i64, life: &str) -> Result<(), DbErr> {
+/// Marks a claimed cancel or suspend as waiting for the `new` of `life` by `buyer` (an e-mail).
+pub async fn mark_pending(
+    db: &impl ConnectionTrait,
+    id: i64,
+    life: &str,
+    buyer: &str,
+) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::PendingLife, life.into())
+        .col_expr(Column::PendingBuyer, buyer.into())
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;
@@ -108,38 +115,46 @@ pub async fn pending_for(
         .await
 }
 
-/// Whether `operation` was applied, after `call`, to a license `call` touched (or, for a call
-/// that waited for its `new`, to a license of that life).
-pub async fn applied_since(
+/// Whether something with one of `causes` happened, after `call`, to a license `call` touched
+/// (or, when it touched none: it waited for its `new`, or changed nothing, to a license of its
+/// `life`). Nexway's calls are ordered by their ids, support's actions (no call) by time.
+pub async fn happened_since(
     db: &impl ConnectionTrait,
     call: &fulfillment::Model,
-    operation: Operation,
+    life: &str,
+    causes: &[Cause],
 ) -> Result<bool, DbErr> {
-    let mut touched = Condition::any().add(
-        license::Column::Id.in_subquery(
-            sea_orm::sea_query::Query::select()
-                .column(license_event::Column::LicenseId)
-                .from(license_event::Entity)
-                .and_where(license_event::Column::FulfillmentId.eq(call.id))
-                .to_owned(),
-        ),
-    );
-    if let Some(life) = &call.pending_life {
-        touched = touched
-            .add(license::Column::InitialNexwayFulfillmentId.eq(life.as_str()))
-            .add(license::Column::NexwayFulfillmentId.eq(life.as_str()));
-    }
-    let licenses: Vec<i64> = license::Entity::find()
+    let mut licenses: Vec<i64> = license_event::Entity::find()
         .select_only()
-        .column(license::Column::Id)
-        .filter(touched)
+        .column(license_event::Column::LicenseId)
+        .filter(license_event::Column::FulfillmentId.eq(call.id))
         .into_tuple()
         .all(db)
         .await?;
+    if licenses.is_empty() {
+        licenses = license::Entity::find()
+            .select_only()
+            .column(license::Column::Id)
+            .filter(
+                Condition::any()
+                    .add(license::Column::InitialNexwayFulfillmentId.eq(life))
+                    .add(license::Column::NexwayFulfillmentId.eq(life)),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
+    }
+    let after = Condition::any()
+        .add(license_event::Column::FulfillmentId.gt(call.id))
+        .add(
+            Condition::all()
+                .add(license_event::Column::FulfillmentId.is_null())
+                .add(license_event::Column::CreatedAt.gt(call.created_at)),
+        );
     let later = license_event::Entity::find()
         .filter(license_event::Column::LicenseId.is_in(licenses))
-        .filter(license_event::Column::FulfillmentId.gt(call.id))
-        .filter(license_event::Column::Operation.eq(entity::vocabulary::Cause::from(operation)))
+        .filter(after)
+        .filter(license_event::Column::Operation.is_in(causes.iter().copied()))
         .one(db)
         .await?;
     Ok(later.is_some())

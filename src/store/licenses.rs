@@ -441,16 +441,19 @@ pub async fn search(
 /// The stored form of a status as read on `today`.
 fn status_condition(status: Status, today: NaiveDate) -> Condition {
     use license::Column;
-    let live = Column::Status.is_in([Status::Active, Status::Suspended]);
-    let not_past_end = Condition::any()
-        .add(Column::EndDate.is_null())
-        .add(Column::EndDate.gte(today));
+    // As `fulfillment::effective` reads a license: only an active one expires (a suspension
+    // holds past the end date).
+    let active = Column::Status.eq(Status::Active);
     match status {
-        Status::Expired => Condition::all().add(live).add(Column::EndDate.lt(today)),
-        Status::Active | Status::Suspended => Condition::all()
-            .add(Column::Status.eq(status))
-            .add(not_past_end),
-        Status::Canceled | Status::Superseded => Condition::all().add(Column::Status.eq(status)),
+        Status::Expired => Condition::all().add(active).add(Column::EndDate.lt(today)),
+        Status::Active => Condition::all().add(active).add(
+            Condition::any()
+                .add(Column::EndDate.is_null())
+                .add(Column::EndDate.gte(today)),
+        ),
+        Status::Suspended | Status::Canceled | Status::Superseded => {
+            Condition::all().add(Column::Status.eq(status))
+        }
     }
 }
 

@@ -132,7 +132,7 @@ struct Running {
 
 fn start_sender(url: &str, db: &DatabaseConnection) -> Running {
     let (stop, stopped) = watch::channel(false);
-    let handle = nexkey::dmp::spawn(&dmp_settings(url), db.clone(), stopped)
+    let handle = nexkey::dmp::spawn(dmp_settings(url).endpoint(), db.clone(), stopped)
         .unwrap()
         .expect("reporting is configured");
     Running { stop, handle }

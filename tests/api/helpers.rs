@@ -72,7 +72,13 @@ async fn start_server(
     let database_url = settings.database_url();
     let idle_timeout = settings.request_timeout();
     let credentials = NexwayCredentials::new(&settings.nexway.credentials);
-    let app = App::new(&settings, db.clone(), credentials);
+    let app = App::new(
+        &settings,
+        db.clone(),
+        credentials,
+        &crate::keygen::test_generators(),
+    )
+    .expect("the test settings build an app");
 
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()

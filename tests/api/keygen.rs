@@ -48,7 +48,9 @@ async fn random_codes_carry_a_valid_check_character() {
         check: true,
         ..Default::default()
     };
-    let generator = GeneratorSettings::Random(settings.clone()).build();
+    let generator = GeneratorRegistry::new()
+        .build(&GeneratorSettings::Random(settings.clone()))
+        .unwrap();
     for app in backends_with(with_generator(
         "RND-PRO",
         GeneratorSettings::Random(settings.clone()),
@@ -301,7 +303,15 @@ async fn concurrent_calls_on_two_processes_drain_a_pool_exactly() {
     }
 }
 
-/// A publisher's generator, registered by name.
+/// What the test servers know besides the built-in generators: a publisher's own, registered
+/// by name as `serial`.
+pub fn test_generators() -> GeneratorRegistry {
+    let mut registry = GeneratorRegistry::new();
+    registry.register("serial", |_| Ok(Arc::new(Serial)));
+    registry
+}
+
+/// A publisher's generator: `product-fulfillment-index`.
 struct Serial;
 
 impl KeyGenerator for Serial {
@@ -325,9 +335,6 @@ async fn a_registered_custom_generator_is_chosen_by_the_configuration() {
                 .try_into()
                 .unwrap();
         with_generator("CU-PRO", custom)(settings);
-        let mut registry = GeneratorRegistry::new();
-        registry.register("serial", |_| Ok(Arc::new(Serial)));
-        registry.resolve(settings).unwrap();
     };
     for app in backends_with(configure).await {
         let (status, answer) =
@@ -381,13 +388,14 @@ async fn keys_commands_import_make_key_pairs_and_verify() {
         KeyPair::generate().private_key.expose_secret().len(),
         private_key.len()
     );
-    let generator = GeneratorSettings::Signed(SignedSettings {
-        private_key: private_key.clone().into(),
-        encoding: Default::default(),
-        prefix: String::new(),
-        file_name: None,
-    })
-    .build();
+    let generator = GeneratorRegistry::new()
+        .build(&GeneratorSettings::Signed(SignedSettings {
+            private_key: private_key.clone().into(),
+            encoding: Default::default(),
+            prefix: String::new(),
+            file_name: None,
+        }))
+        .unwrap();
     let request = KeyRequest {
         product: "P",
         customer: "a@b.c",

@@ -8,6 +8,7 @@ use chrono::{Days, Months, Utc};
 use nexkey::config::{ProductOverride, Settings};
 use nexkey::fulfillment::{RenewMode, Term};
 use nexkey::keygen::{GeneratorSettings, KeyPair, SignedSettings};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -268,6 +269,172 @@ async fn a_cancel_or_suspend_before_its_new_is_recorded_and_the_new_honours_it()
             statuses(&ok(&app, "reactivate", &reactivate).await),
             ["active", "active"]
         );
+    }
+}
+
+#[tokio::test]
+async fn a_call_waiting_for_its_new_binds_only_the_same_buyer() {
+    for app in backends_with(settings).await {
+        // Another buyer's cancel waits for the life; the purchase that comes is not theirs.
+        let cancel = grace(current_new("life-bound", "ORD-1", "ACME-PRO"));
+        assert_eq!(ok(&app, "cancel", &cancel).await["licenses"], json!([]));
+        // A cancel naming no buyer cannot be bound to a purchase: not recorded, 404 (retried).
+        let mut anonymous = current_new("life-bound", "ORD-2", "ACME-PRO");
+        anonymous.as_object_mut().unwrap().remove("user");
+        refused(&app, "cancel", &anonymous, 404, "UNKNOWN_FULFILLMENT").await;
+        let answer = ok(&app, "new", &current_new("life-bound", "ORD-1", "ACME-PRO")).await;
+        assert_eq!(statuses(&answer), ["active"], "{}", app.backend);
+        let code = codes(&answer).remove(0);
+        assert_eq!(lkey(&app, &code).await["active"], true);
+    }
+}
+
+/// Support's action on one code, with a reason.
+async fn support(app: &TestApp, code: &str, action: &str) {
+    let response = app
+        .http
+        .post(app.url(&format!("/admin/licenses/{code}/{action}")))
+        .basic_auth(crate::helpers::ADMIN_KEY, None::<&str>)
+        .json(&json!({"reason": "by hand"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{action}");
+}
+
+#[tokio::test]
+async fn a_new_never_joins_another_buyers_life() {
+    for app in backends_with(settings).await {
+        let victim = codes(&ok(&app, "new", &legacy_new("VICT-1", "ACME-PRO", 1)).await);
+        // A stranger's new claiming the victim's life as its first fulfillment is refused.
+        let mut joining = grace(legacy_new("ATT-1", "ACME-PRO", 1));
+        joining["product"]["initialNexwayFulfillmentId"] = "VICT-1".into();
+        refused(&app, "new", &joining, 409, "REFERENCES_DISAGREE").await;
+        // And so is one reusing the victim's fulfillment id under another order.
+        let mut reusing = grace(current_new("VICT-1", "ORD-X", "ACME-PRO"));
+        reusing["checkout"]["subscriptionId"] = "SUB-X".into();
+        refused(&app, "new", &reusing, 409, "REFERENCES_DISAGREE").await;
+        assert_eq!(lkey(&app, &victim[0]).await["active"], true);
+    }
+}
+
+#[tokio::test]
+async fn refusals_never_name_another_buyers_code() {
+    for app in backends_with(settings).await {
+        let victim = codes(&ok(&app, "new", &current_new("life-v5", "O1", "ACME-PRO")).await);
+        let mut renew = grace(current_new("unknown-life", "O2", "ACME-PRO"));
+        renew["checkout"]["subscriptionId"] = "SUB-life-v5".into();
+        let (status, answer) = json(app.call("renew", &renew).await).await;
+        assert_eq!(status, 404, "{answer}");
+        assert!(!answer.to_string().contains(&victim[0]), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn one_subscription_across_two_lives_blocks_neither() {
+    for app in backends_with(settings).await {
+        let mut first = current_new("SB1", "O1", "ACME-PRO");
+        first["checkout"]["subscriptionId"] = "SUB-SAME".into();
+        ok(&app, "new", &first).await;
+        let mut second = current_new("SB2", "O2", "ACME-MAX");
+        second["checkout"]["subscriptionId"] = "SUB-SAME".into();
+        let second_codes = codes(&ok(&app, "new", &second).await);
+        // The call's own fulfillment id names its life; the shared subscription does not veto it.
+        let mut cancel = current_new("SB2", "O4", "ACME-MAX");
+        cancel["checkout"]["subscriptionId"] = "SUB-SAME".into();
+        assert_eq!(statuses(&ok(&app, "cancel", &cancel).await), ["canceled"]);
+        assert_eq!(lkey(&app, &second_codes[0]).await["canceled"], true);
+        // A subscription alone that spans two lives is ambiguous: refused, nothing changes.
+        let mut alone = current_new("SB-OTHER", "O5", "ACME-PRO");
+        alone["checkout"]["subscriptionId"] = "SUB-SAME".into();
+        refused(&app, "suspend", &alone, 409, "REFERENCES_DISAGREE").await;
+    }
+}
+
+#[tokio::test]
+async fn one_canceled_seat_does_not_block_the_rest_of_the_life() {
+    for app in backends_with(settings).await {
+        let seats = codes(&ok(&app, "new", &legacy_new("RV1", "ACME-PRO", 2)).await);
+        support(&app, &seats[0], "revoke").await;
+        let mut suspend = legacy_new("RV1-S", "ACME-PRO", 1);
+        suspend["product"]["initialNexwayFulfillmentId"] = "RV1".into();
+        assert_eq!(
+            statuses(&ok(&app, "suspend", &suspend).await),
+            ["suspended"]
+        );
+        assert_eq!(
+            lkey(&app, &seats[1]).await["customFields"]["status"],
+            "suspended"
+        );
+        assert_eq!(
+            lkey(&app, &seats[0]).await["canceled"],
+            true,
+            "stays canceled"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_suspend_repeated_after_support_lifted_it_suspends_again() {
+    for app in backends_with(settings).await {
+        let code = codes(&ok(&app, "new", &current_new("RI1", "O1", "ACME-PRO")).await).remove(0);
+        let suspend = current_new("RI1", "O1", "ACME-PRO");
+        ok(&app, "suspend", &suspend).await;
+        support(&app, &code, "reinstate").await;
+        ok(&app, "reactivate", &suspend).await; // already active: nothing to do
+        assert_eq!(
+            statuses(&ok(&app, "suspend", &suspend).await),
+            ["suspended"]
+        );
+        assert_eq!(
+            lkey(&app, &code).await["customFields"]["status"],
+            "suspended"
+        );
+
+        // A reactivate that found nothing to do, repeated after a suspend, lifts it.
+        let code = codes(&ok(&app, "new", &current_new("SR2", "O1", "ACME-PRO")).await).remove(0);
+        let call = current_new("SR2", "O1", "ACME-PRO");
+        ok(&app, "reactivate", &call).await;
+        ok(&app, "suspend", &call).await;
+        assert_eq!(statuses(&ok(&app, "reactivate", &call).await), ["active"]);
+        assert_eq!(lkey(&app, &code).await["active"], true, "{}", app.backend);
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_is_never_refused_over_dates_or_a_quantity_it_does_not_use() {
+    for app in backends_with(settings).await {
+        let code = codes(&ok(&app, "new", &legacy_new("CD1", "ACME-PRO", 1)).await).remove(0);
+        let mut cancel = legacy_new("CD1", "ACME-PRO", 0);
+        cancel["product"]["endDate"] = "27-11-23".into();
+        assert_eq!(statuses(&ok(&app, "cancel", &cancel).await), ["canceled"]);
+        assert_eq!(lkey(&app, &code).await["canceled"], true);
+    }
+}
+
+#[tokio::test]
+async fn support_searches_read_a_suspension_past_its_end_as_suspended() {
+    for app in backends_with(settings).await {
+        let new = current_new("SUS-PAST", "O1", "ACME-PRO");
+        let code = codes(&ok(&app, "new", &new).await).remove(0);
+        ok(&app, "suspend", &current_new("SUS-PAST", "O1", "ACME-PRO")).await;
+        // Its end date passes while suspended.
+        app.db
+            .execute_unprepared("UPDATE license SET end_date = '2020-01-01'")
+            .await
+            .unwrap();
+        let found = |status: &'static str| {
+            let app = &app;
+            async move {
+                let response = app
+                    .admin_get(&format!("/admin/licenses?status={status}"))
+                    .await;
+                let list: Value = response.json().await.unwrap();
+                list["results"].as_array().unwrap().len()
+            }
+        };
+        assert_eq!(found("suspended").await, 1, "{code}");
+        assert_eq!(found("expired").await, 0);
     }
 }
 

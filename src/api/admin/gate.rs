@@ -12,8 +12,6 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::AdminSettings;
-
 /// Why the door stayed shut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
@@ -40,15 +38,13 @@ struct Strikes {
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
 impl AdminGate {
-    pub fn new(settings: &AdminSettings) -> Self {
+    /// A door opened by any of `keys`; an address that sent `bad_key_limit` bad keys within
+    /// `cooldown` is refused for `cooldown`. No keys: the door stays shut.
+    pub fn new(keys: &[SecretString], bad_key_limit: u32, cooldown: Duration) -> Self {
         AdminGate {
-            digests: settings
-                .keys
-                .iter()
-                .map(|key| digest(key.expose_secret()))
-                .collect(),
-            bad_key_limit: settings.bad_key_limit.max(1),
-            cooldown: Duration::from_secs(settings.cooldown_secs),
+            digests: keys.iter().map(|key| digest(key.expose_secret())).collect(),
+            bad_key_limit: bad_key_limit.max(1),
+            cooldown,
             strikes: Mutex::new(HashMap::new()),
         }
     }
@@ -148,14 +144,14 @@ mod tests {
     use super::*;
 
     fn gate(limit: u32) -> AdminGate {
-        AdminGate::new(&AdminSettings {
-            keys: vec![
+        AdminGate::new(
+            &[
                 "old-key-0123456789".to_string().into(),
                 "new-key-0123456789".to_string().into(),
             ],
-            bad_key_limit: limit,
-            ..AdminSettings::default()
-        })
+            limit,
+            Duration::from_secs(300),
+        )
     }
 
     #[test]
@@ -194,7 +190,7 @@ mod tests {
 
     #[test]
     fn no_keys_means_closed() {
-        let gate = AdminGate::new(&AdminSettings::default());
+        let gate = AdminGate::new(&[], 10, Duration::from_secs(300));
         assert!(gate.is_closed());
         let any = Some(SecretString::from("anything-at-all-123".to_owned()));
         assert_eq!(gate.check(None, any.as_ref()), Err(Denied::InvalidApiKey));

@@ -140,12 +140,7 @@ impl PurchaseDto {
     pub fn new(purchase: &Purchase, catalog: &Catalog, purchase_url: Option<&str>) -> Self {
         let license = &purchase.license;
         let policy = catalog.policy_or_defaults(&license.publisher_product_id);
-        // The publisher's own name for the product first, then the one Nexway sent.
-        let name = policy
-            .name
-            .clone()
-            .or_else(|| license.product_name.clone())
-            .unwrap_or_else(|| license.publisher_product_id.clone());
+        let name = purchase.product_name(catalog).to_owned();
         let renewal_term = policy
             .term
             .letter_and_count()
@@ -161,33 +156,12 @@ impl PurchaseDto {
                     name: tax.name.clone(),
                 }),
             });
-        let optional = [
-            ("nexwayProductId", &license.nexway_product_id),
-            (
-                "initialNexwayFulfillmentId",
-                &license.initial_nexway_fulfillment_id,
-            ),
-            ("subscriptionId", &license.subscription_id),
-            ("order", &license.order_id),
-            ("externalContext", &license.external_context),
-        ];
-        let mut custom_fields: BTreeMap<String, String> = optional
+        let mut custom_fields: BTreeMap<String, String> = purchase
+            .references()
             .into_iter()
-            .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+            .filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned())))
             .collect();
         custom_fields.extend([
-            (
-                "nexwayFulfillmentId".into(),
-                license.nexway_fulfillment_id.clone(),
-            ),
-            (
-                "publisherFulfillmentId".into(),
-                license.publisher_fulfillment_id.clone(),
-            ),
-            (
-                "publisherProductId".into(),
-                license.publisher_product_id.clone(),
-            ),
             ("status".into(), purchase.status.as_str().into()),
             ("generator".into(), license.generator.clone()),
         ]);
@@ -200,7 +174,7 @@ impl PurchaseDto {
             item_app: "nexus".into(),
             item_type: "package".into(),
             item_id: policy.item_id.unwrap_or(0),
-            customer: CustomerDto::new(&purchase.customer),
+            customer: CustomerDto::new(&purchase.customer, purchase.buyer_name()),
             purchased: license.created_at,
             expires: license.end_date.map(|end| {
                 end.and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("valid time"))
@@ -225,13 +199,7 @@ impl PurchaseDto {
 }
 
 impl CustomerDto {
-    fn new(customer: &entity::customer::Model) -> Self {
-        let name = [&customer.first_name, &customer.last_name]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(" ");
+    fn new(customer: &entity::customer::Model, name: String) -> Self {
         let nexway: Vec<FieldDto> = [
             ("companyName", &customer.company_name),
             ("nexwayUserId", &customer.nexway_user_id),

@@ -11,12 +11,10 @@ use poem::web::headers::{Authorization, HeaderMapExt};
 use poem::{Request, Response};
 use secrecy::SecretString;
 
-use super::admin::AdminFailure;
-use super::admin_auth::AdminGate;
-use super::params::{MAX_PARAM, check_text};
-use super::purchase::PurchaseDto;
-use crate::admin;
-use crate::fulfillment::Service;
+use super::{AdminFailure, AdminGate};
+use crate::admin::{self, LicenseFacts};
+use crate::api::params::{MAX_PARAM, check_text};
+use crate::fulfillment::{Catalog, Service, Status};
 
 pub const PREFIX: &str = "/nexus/lkey/";
 
@@ -48,7 +46,7 @@ impl LkeyPage {
             .map(SecretString::from);
         if let Err(denied) = self
             .gate
-            .check(super::client_address(request), key.as_ref())
+            .check(crate::api::client_address(request), key.as_ref())
         {
             return failure_page(denied.into());
         }
@@ -58,44 +56,22 @@ impl LkeyPage {
         if let Err(failure) = check_text("key", &wanted, MAX_PARAM) {
             return failure_page(failure);
         }
-        let db = self.service.db();
-        let found = match admin::purchase(db, &wanted).await {
-            Ok(found) => found,
+        let facts = match admin::facts(self.service.db(), &wanted).await {
+            Ok(Some(facts)) => facts,
+            Ok(None) => return failure_page(AdminFailure::InvalidKey),
             Err(error) => return failure_page(error.into()),
         };
-        let Some(purchase) = found else {
-            return failure_page(AdminFailure::InvalidKey);
-        };
-        let history = match admin::history(db, purchase.license.id).await {
-            Ok(history) => history,
-            Err(error) => return failure_page(error.into()),
-        };
-        let machines = match admin::activations(db, purchase.license.id).await {
-            Ok(machines) => machines,
-            Err(error) => return failure_page(error.into()),
-        };
-        let dto = PurchaseDto::new(
-            &purchase,
-            self.service.catalog(),
-            self.purchase_url.as_deref(),
-        );
-        html(StatusCode::OK, &page(&dto, &history, &machines))
+        html(StatusCode::OK, &page(&facts, self.service.catalog()))
     }
 }
 
-fn page(
-    purchase: &PurchaseDto,
-    history: &[admin::Event],
-    machines: &[entity::activation::Model],
-) -> String {
-    let status = purchase
-        .custom_fields
-        .get("status")
-        .map(String::as_str)
-        .unwrap_or_default();
+fn page(facts: &LicenseFacts, catalog: &Catalog) -> String {
+    let purchase = &facts.purchase;
+    let license = &purchase.license;
     let customer = &purchase.customer;
+    let status = purchase.status.as_str();
     let mut body = String::new();
-    let trial = if purchase.custom_fields.contains_key("trial") {
+    let trial = if license.trial {
         " <span class=\"status trial\">trial</span>"
     } else {
         ""
@@ -103,80 +79,73 @@ fn page(
     let _ = write!(
         body,
         "<h1><code>{}</code> <span class=\"status {status}\">{status}</span>{trial}</h1>",
-        escape(&purchase.license_key)
+        escape(&license.activation_code)
     );
-    let mut facts = vec![
+    let mut rows = vec![
         (
             "Product",
             format!(
                 "{} ({})",
-                purchase.name,
-                purchase
-                    .custom_fields
-                    .get("publisherProductId")
-                    .cloned()
-                    .unwrap_or_default()
+                escape(purchase.product_name(catalog)),
+                escape(&license.publisher_product_id)
             ),
         ),
         (
             "Customer",
             format!(
                 "{} &lt;{}&gt;",
-                isolate(&customer.name),
+                isolate(&purchase.buyer_name()),
                 isolate(&customer.email)
             ),
         ),
-        ("Active now", yes_no(purchase.active).into()),
-        ("Canceled", yes_no(purchase.canceled).into()),
-        ("Purchased", purchase.purchased.to_rfc3339()),
+        (
+            "Active now",
+            yes_no(purchase.status == Status::Active).into(),
+        ),
+        (
+            "Canceled",
+            yes_no(purchase.status == Status::Canceled).into(),
+        ),
+        ("Purchased", license.created_at.to_rfc3339()),
         (
             "Expires",
-            purchase
-                .expires
-                .map_or_else(|| "never (perpetual)".into(), |e| e.to_rfc3339()),
+            license.end_date.map_or_else(
+                || "never (perpetual)".into(),
+                |end| format!("{end} (end of day, UTC)"),
+            ),
         ),
+        ("Generator", escape(&license.generator)),
     ];
-    for group in &customer.custom_fields {
-        for field in &group.fields {
-            facts.push((
-                "Customer detail",
-                format!("{}: {}", escape(&field.name), isolate(&field.value)),
-            ));
+    for (name, value) in [
+        ("companyName", &customer.company_name),
+        ("nexwayUserId", &customer.nexway_user_id),
+    ] {
+        if let Some(value) = value {
+            rows.push(("Customer detail", format!("{name}: {}", isolate(value))));
         }
     }
-    for (name, value) in &purchase.custom_fields {
-        facts.push(("Reference", format!("{}: {}", escape(name), isolate(value))));
+    for (name, value) in purchase.references() {
+        if let Some(value) = value {
+            rows.push(("Reference", format!("{name}: {}", isolate(value))));
+        }
     }
-    let mut parent = purchase.parent.as_deref();
-    while let Some(previous) = parent {
-        facts.push((
+    for previous in purchase.ancestors() {
+        rows.push((
             "Replaces",
             format!(
                 "<code>{}</code> ({})",
-                escape(&previous.license_key),
-                escape(
-                    previous
-                        .custom_fields
-                        .get("status")
-                        .map(String::as_str)
-                        .unwrap_or_default()
-                )
+                escape(&previous.license.activation_code),
+                previous.status.as_str()
             ),
         ));
-        parent = previous.parent.as_deref();
     }
+    // Every value above is escaped where it is built.
     body.push_str("<table>");
-    for (name, value) in facts {
-        // Values are escaped where they are built; the product line is escaped here.
-        let value = if name == "Product" {
-            escape(&value)
-        } else {
-            value
-        };
+    for (name, value) in rows {
         let _ = write!(body, "<tr><th>{name}</th><td>{value}</td></tr>");
     }
     body.push_str("</table><h2>History</h2><table><tr><th>When</th><th>What</th><th>Status</th><th>Why</th><th>Nexway fulfillment</th></tr>");
-    for line in history {
+    for line in &facts.history {
         let event = &line.event;
         let _ = write!(
             body,
@@ -195,6 +164,7 @@ fn page(
         );
     }
     body.push_str("</table>");
+    let machines = &facts.activations;
     let _ = write!(body, "<h2>Activations ({})</h2>", machines.len());
     if machines.is_empty() {
         body.push_str("<p>Not activated on any machine.</p>");
@@ -214,7 +184,7 @@ fn page(
         }
         body.push_str("</table>");
     }
-    document(&format!("License {}", purchase.license_key), &body)
+    document(&format!("License {}", license.activation_code), &body)
 }
 
 fn failure_page(failure: AdminFailure) -> Response {
@@ -239,7 +209,7 @@ fn failure_page(failure: AdminFailure) -> Response {
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static(super::error::REALM_ADMIN),
+            header::HeaderValue::from_static(crate::api::error::REALM_ADMIN),
         );
     }
     response
