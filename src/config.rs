@@ -795,23 +795,36 @@ impl Settings {
         let mut warnings = Vec::new();
         // A signed code carries its end date: extending it in the database leaves the code's
         // own date behind, and the software checking it offline locks the buyer out.
-        let products = std::iter::once(("defaults", &self.defaults.generator, self.defaults.renew))
-            .chain(self.products.iter().map(|(id, product)| {
-                let generator = product
-                    .generator
-                    .as_ref()
-                    .unwrap_or(&self.defaults.generator);
-                (
-                    id.as_str(),
-                    generator,
-                    product.renew.unwrap_or(self.defaults.renew),
-                )
-            }));
-        for (product, generator, renew) in products {
-            if matches!(generator, GeneratorSettings::Signed(_)) && renew == RenewMode::Extend {
+        // Likewise its product: an upgrade that keeps the code leaves it signed for the old one.
+        let defaults = &self.defaults;
+        let products = std::iter::once((
+            "defaults",
+            &defaults.generator,
+            defaults.renew,
+            defaults.upgrade,
+        ))
+        .chain(self.products.iter().map(|(id, product)| {
+            (
+                id.as_str(),
+                product.generator.as_ref().unwrap_or(&defaults.generator),
+                product.renew.unwrap_or(defaults.renew),
+                product.upgrade.unwrap_or(defaults.upgrade),
+            )
+        }));
+        for (product, generator, renew, upgrade) in products {
+            if !matches!(generator, GeneratorSettings::Signed(_)) {
+                continue;
+            }
+            if renew == RenewMode::Extend {
                 warnings.push(format!(
                     "{product}: signed codes carry their end date, but renew = \"extend\" keeps \
                      the code: set renew = \"reissue\" so a renewal gives a code with the new date"
+                ));
+            }
+            if upgrade == CodeMode::Keep {
+                warnings.push(format!(
+                    "{product}: signed codes carry their product, but upgrade = \"keep\" keeps \
+                     the code: set upgrade = \"reissue\" so an upgrade gives a code for the new product"
                 ));
             }
         }
@@ -838,6 +851,8 @@ impl Settings {
             );
         }
         let unsigned: Vec<&str> = [
+            ("$.checkout.orderId", "the order"),
+            ("$.product.publisherProductId", "the product"),
             ("$.user.email", "the buyer"),
             ("$.checkout.trialContext", "whether it is a trial"),
             ("$.product.expirationTimestamp", "the end date"),
@@ -906,23 +921,25 @@ mod tests {
     }
 
     #[test]
-    fn a_signed_product_renewed_by_extension_is_warned_about() {
+    fn a_signed_product_whose_renewals_or_upgrades_keep_the_code_is_warned_about() {
         let pair = crate::keygen::KeyPair::generate();
-        let text = |renew: &str| {
-            format!(
-                "[products.SG]\nrenew = \"{renew}\"\ngenerator = {{ kind = \"signed\", private_key = \"{}\" }}",
+        let warnings = |renew: &str, upgrade: &str| {
+            let text = format!(
+                "[products.SG]\nrenew = \"{renew}\"\nupgrade = \"{upgrade}\"\n\
+                 generator = {{ kind = \"signed\", private_key = \"{}\" }}",
                 secrecy::ExposeSecret::expose_secret(&pair.private_key)
-            )
-        };
-        let warned = |renew: &str| {
-            let settings: Settings = toml::from_str(&text(renew)).unwrap();
+            );
+            let settings: Settings = toml::from_str(&text).unwrap();
             settings
                 .warnings()
-                .iter()
-                .any(|w| w.starts_with("SG: signed codes"))
+                .into_iter()
+                .filter(|w| w.starts_with("SG: signed codes"))
+                .count()
         };
-        assert!(warned("extend"));
-        assert!(!warned("reissue"));
+        assert_eq!(warnings("extend", "keep"), 2);
+        assert_eq!(warnings("extend", "reissue"), 1);
+        assert_eq!(warnings("reissue", "keep"), 1);
+        assert_eq!(warnings("reissue", "reissue"), 0);
     }
 
     #[test]

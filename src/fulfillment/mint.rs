@@ -20,6 +20,9 @@ pub struct Call<'a> {
     pub command: &'a Command,
     pub fulfillment_id: i64,
     pub publisher_fulfillment_id: &'a str,
+    /// How many times this identity was answered before (suspend, reactivate, suspend in one
+    /// order share an identity).
+    pub repeat: i32,
 }
 
 /// One license to mint.
@@ -48,12 +51,17 @@ pub async fn mint(
     // The call's whole identity, not only Nexway's fulfillment id: the current body keeps one
     // `fulfillmentId` for a license's life, and a deterministic generator must still give each
     // of its calls (every new order, every reissue) its own codes.
-    let identity = format!(
+    // A repeat (the second reactivate of one order) has its own codes too; the first keeps the
+    // identity it always had.
+    let mut identity = format!(
         "{}:{}:{}",
         command.operation,
         command.nexway_fulfillment_id,
         command.order_id.as_deref().unwrap_or_default()
     );
+    if call.repeat > 0 {
+        identity.push_str(&format!(":{}", call.repeat));
+    }
     for attempt in 0..MAX_CODE_ATTEMPTS {
         let request = KeyRequest {
             product: &product.publisher_product_id,

@@ -79,10 +79,25 @@ pub fn plan(
     catalog: &Catalog,
     today: NaiveDate,
 ) -> Result<Plan> {
-    if command.operation == Operation::New
-        && (command.trial != Some(Trial::Conversion) || targets.is_empty())
-    {
-        return issue(command, pending, catalog, today);
+    if command.operation == Operation::New {
+        // A conversion turns the trial's live codes into the paid ones when they are as many as
+        // the paid quantity; otherwise (none left, fewer or more seats bought) it issues the
+        // paid codes and the trial codes run out at their trial end.
+        let live: Vec<&Held> = targets
+            .iter()
+            .filter(|t| t.trial && matches!(t.status, Status::Active | Status::Suspended))
+            .collect();
+        if command.trial != Some(Trial::Conversion) || live.len() != command.quantity as usize {
+            return issue(command, pending, catalog, today);
+        }
+        return live
+            .into_iter()
+            .map(|target| {
+                let from = effective(target.status, target.end_date, today);
+                convert(command, target, from, pending, catalog, today)
+            })
+            .collect::<Result<_>>()
+            .map(Plan::Change);
     }
     // A call that names no code acts on its life's codes that are not canceled (one seat
     // refunded or revoked must not block the subscription's other seats); with every code
@@ -135,7 +150,7 @@ fn change(command: &Command, target: &Held, catalog: &Catalog, today: NaiveDate)
         && target.trial
         && matches!(operation, Operation::New | Operation::Renew)
     {
-        return convert(command, target, from, catalog, today);
+        return convert(command, target, from, None, catalog, today);
     }
     let to = match step(operation, from)? {
         Step::InEffect => return Ok(Change::InEffect { id: target.id }),
@@ -195,21 +210,25 @@ fn change(command: &Command, target: &Held, catalog: &Catalog, today: NaiveDate)
 
 /// A trial becomes an ordinary license: the product's term from today (or the call's end date),
 /// the same code unless the product's renewal policy reissues. A suspension stays.
+/// A trial code made ordinary; `pending` is what a cancel or suspend of the paid order that
+/// arrived before it left (a refunded conversion must not leave a usable code).
 fn convert(
     command: &Command,
     target: &Held,
     from: Status,
+    pending: Option<Status>,
     catalog: &Catalog,
     today: NaiveDate,
 ) -> Result<Change> {
-    let to = match from {
-        Status::Active | Status::Expired => Status::Active,
-        Status::Suspended => Status::Suspended,
-        Status::Canceled | Status::Superseded => {
+    let to = match (from, pending) {
+        (Status::Canceled | Status::Superseded, _) => {
             return Err(Error::InvalidTransition(format!(
                 "cannot convert a trial license that is {from}"
             )));
         }
+        (_, Some(pending)) => pending,
+        (Status::Active | Status::Expired, None) => Status::Active,
+        (Status::Suspended, None) => Status::Suspended,
     };
     let policy = catalog.policy(&target.product.publisher_product_id)?;
     let end_date = command.end_date.or_else(|| policy.term.end_after(today));
@@ -555,6 +574,7 @@ mod tests {
     fn a_conversion_makes_a_trial_ordinary_from_today() {
         let mut call = command(Operation::New, "KEEP");
         call.trial = Some(Trial::Conversion);
+        call.quantity = 1;
         let mut trial = held(3, Status::Active, Some("2026-11-20"), "KEEP");
         trial.trial = true;
         let change = one(&call, trial).unwrap();
@@ -562,6 +582,51 @@ mod tests {
             matches!(&change, Change::Keep { to: Status::Active, trial: false, end_date, reason: Some(reason), .. }
                 if *end_date == Some(day("2027-11-23")) && reason.contains("trial converted")),
             "{change:?}"
+        );
+    }
+
+    #[test]
+    fn a_conversion_gives_exactly_the_paid_seats_in_the_state_its_order_is_in() {
+        let today = day(TODAY);
+        let trial = |id, status| Held {
+            trial: true,
+            ..held(id, status, Some("2026-12-01"), "KEEP")
+        };
+        let mut call = command(Operation::New, "KEEP");
+        call.trial = Some(Trial::Conversion);
+        let issued =
+            |call: &Command, targets: &[Held]| match plan(call, targets, None, &catalog(), today) {
+                Ok(Plan::Issue { count, codes }) => Some((count, codes.trial)),
+                _ => None,
+            };
+        // Fewer, more or no live trial seats than paid: the paid codes are issued, ordinary.
+        call.quantity = 3;
+        assert_eq!(issued(&call, &[trial(1, Status::Active)]), Some((3, false)));
+        call.quantity = 1;
+        let two = [trial(1, Status::Active), trial(2, Status::Active)];
+        assert_eq!(issued(&call, &two), Some((1, false)));
+        let revoked = [trial(1, Status::Canceled)];
+        assert_eq!(issued(&call, &revoked), Some((1, false)));
+        // As many: converted, and a refund that came first cancels them.
+        let Ok(Plan::Change(changes)) = plan(
+            &call,
+            &[trial(1, Status::Active)],
+            Some(Status::Canceled),
+            &catalog(),
+            today,
+        ) else {
+            panic!("not converted")
+        };
+        assert!(
+            matches!(
+                &changes[..],
+                [Change::Keep {
+                    to: Status::Canceled,
+                    trial: false,
+                    ..
+                }]
+            ),
+            "{changes:?}"
         );
     }
 

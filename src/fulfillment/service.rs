@@ -131,6 +131,7 @@ impl Service {
             command: &command,
             fulfillment_id,
             publisher_fulfillment_id: &publisher_fulfillment_id,
+            repeat,
         };
         // One life's calls one at a time: a cancel that arrives with its `new` either sees the
         // codes or is seen by it (PostgreSQL's READ COMMITTED would let both miss the other).
@@ -196,9 +197,13 @@ impl Service {
             // A `new` joins an existing life (a renewal sent as `new`, a trial's conversion) only
             // when the life is its buyer's: a life id must not let one customer's calls reach
             // another's codes.
+            // Its own fulfillment id, already holding codes of another life, is refused too: it
+            // would make that life's later calls find two lives and be refused for good.
             let life = command.life();
             let existing = licenses::by_life(txn, life).await?;
-            if !existing.is_empty() && self.belong_to_buyer(txn, command, &existing).await.is_err()
+            let own = licenses::by_fulfillment_id(txn, &command.nexway_fulfillment_id).await?;
+            if own.iter().any(|license| life_of(license) != life)
+                || !self.is_buyers(txn, command, &existing).await?
             {
                 return Err(Error::ReferencesDisagree(
                     "the call's fulfillment ids name another buyer's license life".into(),
@@ -210,6 +215,25 @@ impl Service {
                 pending_status(&same_purchase(command, waiting))
             } else {
                 None
+            };
+            // A cancel of this very order that came first (it reached the life's earlier codes,
+            // a trial's say) refunded it: its codes are issued canceled too.
+            let refunded = match &command.order_id {
+                Some(order_id) => {
+                    let cancel = CallKey {
+                        operation: Operation::Cancel,
+                        nexway_fulfillment_id: &command.nexway_fulfillment_id,
+                        order_id,
+                    };
+                    let cancel = fulfillments::find(txn, cancel).await?;
+                    !same_purchase(command, cancel.into_iter().collect()).is_empty()
+                }
+                None => false,
+            };
+            let pending = if refunded {
+                Some(Status::Canceled)
+            } else {
+                pending
             };
             let plan = plan::plan(command, &held(&trials), pending, &self.catalog, today)?;
             return self.write(txn, call, plan, trials, pending.is_some()).await;
@@ -274,10 +298,20 @@ impl Service {
             reference: Reference::FulfillmentId,
             lives: lives(&licenses::by_fulfillment_id(txn, &command.nexway_fulfillment_id).await?),
         });
+        // A cancel or suspend whose own references find nothing is about a life whose `new` has
+        // not come yet (in the current body the fulfillment id names the life): it waits for it,
+        // recorded only with the buyer it is about, so the late `new` must be theirs.
+        let found_otherwise = found.iter().any(|f| !f.lives.is_empty());
+        if !found_otherwise
+            && matches!(command.operation, Operation::Cancel | Operation::Suspend)
+            && command.publisher_fulfillment_id.is_none()
+            && command.buyer.email.is_some()
+        {
+            return Ok(Targets::Pending(command.life().to_owned()));
+        }
         // The subscription is the last resort: one subscription may span several lives (an
         // upgrade Nexway sends as a new purchase), so it only speaks when nothing else found
         // anything, and then it must find one life.
-        let found_otherwise = found.iter().any(|f| !f.lives.is_empty());
         if let Some(id) = command
             .subscription_id
             .as_ref()
@@ -308,14 +342,6 @@ impl Service {
                 }
                 Ok(Targets::Found(current))
             }
-            // Recorded only with the buyer it is about: the late `new` must be theirs.
-            (None, None)
-                if matches!(command.operation, Operation::Cancel | Operation::Suspend)
-                    && command.publisher_fulfillment_id.is_none()
-                    && command.buyer.email.is_some() =>
-            {
-                Ok(Targets::Pending(command.life().to_owned()))
-            }
             (None, None) => Err(Error::UnknownFulfillment(
                 "no license matches the call's codes, fulfillment ids or subscription".into(),
             )),
@@ -330,27 +356,43 @@ impl Service {
         command: &Command,
         named: &[license::Model],
     ) -> Result<()> {
-        let Some(email) = &command.buyer.email else {
+        if command.buyer.email.is_none() {
             return Err(Error::UnknownFulfillment(
                 "the licenses the call refers to are not in its own fulfillment, and the call \
                  names no buyer to check them against"
                     .into(),
             ));
-        };
-        let owners = licenses::owners(txn, named).await?;
-        let stranger = named.iter().any(|license| {
-            owners
-                .iter()
-                .find(|owner| owner.id == license.customer_id)
-                .is_none_or(|owner| owner.email != email.as_str())
-        });
-        if stranger {
+        }
+        if !self.is_buyers(txn, command, named).await? {
             // Never name another buyer's code: the message goes back to the caller.
             return Err(Error::UnknownFulfillment(
                 "the licenses the call refers to are not this buyer's".into(),
             ));
         }
         Ok(())
+    }
+
+    /// Whether every one of `licenses` belongs to the call's buyer (none: yes; a call naming no
+    /// buyer: only then).
+    async fn is_buyers(
+        &self,
+        txn: &DatabaseTransaction,
+        command: &Command,
+        licenses: &[license::Model],
+    ) -> Result<bool> {
+        if licenses.is_empty() {
+            return Ok(true);
+        }
+        let Some(email) = &command.buyer.email else {
+            return Ok(false);
+        };
+        let owners = licenses::owners(txn, licenses).await?;
+        Ok(licenses.iter().all(|license| {
+            owners
+                .iter()
+                .find(|owner| owner.id == license.customer_id)
+                .is_some_and(|owner| owner.email == email.as_str())
+        }))
     }
 
     /// Writes a plan: every license change with its event, through `store`.

@@ -231,7 +231,7 @@ fn check_config_refuses_what_serve_would_fail_on_and_warns_on_weak_signatures() 
         "sign no fulfillment id",
         "$.product.quantity",
         "replayed at any time",
-        "leave the buyer, whether it is a trial, the end date",
+        "leave the order, the buyer, whether it is a trial, the end date",
     ] {
         assert!(printed.contains(warning), "{warning}: {printed}");
     }
@@ -243,7 +243,8 @@ fn check_config_refuses_what_serve_would_fail_on_and_warns_on_weak_signatures() 
             (
                 "NEXKEY_NEXWAY_SIGNED_FIELDS",
                 "$.fulfillmentId,$.product.quantity,$.additionalData.RequestTimestamp,\
-                 $.user.email,$.checkout.trialContext,$.product.expirationTimestamp",
+                 $.checkout.orderId,$.product.publisherProductId,$.user.email,\
+                 $.checkout.trialContext,$.product.expirationTimestamp",
             ),
             (
                 "NEXKEY_NEXWAY_TIMESTAMP_FIELD",

@@ -469,6 +469,7 @@ async fn hmac_reissues_across_a_long_license_life_never_run_out_of_codes() {
             ProductOverride {
                 generator: Some(GeneratorSettings::Hmac(hmac_settings())),
                 renew: Some(nexkey::fulfillment::RenewMode::Reissue),
+                reactivate: Some(nexkey::fulfillment::CodeMode::Reissue),
                 ..Default::default()
             },
         );
@@ -484,6 +485,15 @@ async fn hmac_reissues_across_a_long_license_life_never_run_out_of_codes() {
             let renewal = current_new("hm-life", &format!("ORD-{month}"), "HM-SUB");
             let (status, answer) = json(app.call("renew", &renewal).await).await;
             assert_eq!(status, 200, "{} month {month}: {answer}", app.backend);
+        }
+        // Suspend, reactivate, suspend… in one order share one identity: each reactivate by
+        // reissue still derives codes of its own.
+        let order = current_new("hm-life", "ORD-12", "HM-SUB");
+        for round in 1..=10 {
+            for operation in ["suspend", "reactivate"] {
+                let (status, answer) = json(app.call(operation, &order).await).await;
+                assert_eq!(status, 200, "{} {operation} {round}: {answer}", app.backend);
+            }
         }
     }
 }

@@ -335,7 +335,7 @@ async fn one_subscription_across_two_lives_blocks_neither() {
     for app in backends_with(settings).await {
         let mut first = current_new("SB1", "O1", "ACME-PRO");
         first["checkout"]["subscriptionId"] = "SUB-SAME".into();
-        ok(&app, "new", &first).await;
+        let first_codes = codes(&ok(&app, "new", &first).await);
         let mut second = current_new("SB2", "O2", "ACME-MAX");
         second["checkout"]["subscriptionId"] = "SUB-SAME".into();
         let second_codes = codes(&ok(&app, "new", &second).await);
@@ -347,7 +347,10 @@ async fn one_subscription_across_two_lives_blocks_neither() {
         // A subscription alone that spans two lives is ambiguous: refused, nothing changes.
         let mut alone = current_new("SB-OTHER", "O5", "ACME-PRO");
         alone["checkout"]["subscriptionId"] = "SUB-SAME".into();
-        refused(&app, "suspend", &alone, 409, "REFERENCES_DISAGREE").await;
+        refused(&app, "renew", &alone, 409, "REFERENCES_DISAGREE").await;
+        // A suspend of a life not known yet waits for its own `new`, whatever the subscription.
+        assert_eq!(ok(&app, "suspend", &alone).await["licenses"], json!([]));
+        assert_eq!(lkey(&app, &first_codes[0]).await["active"], true);
     }
 }
 
@@ -653,5 +656,80 @@ async fn no_end_date_past_the_year_9999() {
         let mut body = legacy_new("NXF-Y10K", "ACME-PRO", 1);
         body["product"]["startDate"] = "9999-12-31".into();
         refused(&app, "new", &body, 400, "INVALID_REQUEST").await;
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_before_its_new_waits_for_it_and_never_goes_by_the_subscription() {
+    for app in backends_with(settings).await {
+        // Two lives of one buyer under one subscription; the second's cancel comes first.
+        let first = ok(&app, "new", &current_new("life-s1", "ORD-1", "ACME-PRO")).await;
+        let mut second = current_new("life-s2", "ORD-2", "ACME-PRO");
+        second["checkout"]["subscriptionId"] = "SUB-life-s1".into();
+        assert_eq!(ok(&app, "cancel", &second).await["licenses"], json!([]));
+        let code = codes(&first).remove(0);
+        assert_eq!(lkey(&app, &code).await["active"], true, "{}", app.backend);
+        let answer = ok(&app, "new", &second).await;
+        assert_eq!(statuses(&answer), ["canceled"], "never usable");
+    }
+}
+
+#[tokio::test]
+async fn a_conversion_gives_the_paid_seats_and_honours_a_refund_that_came_first() {
+    for app in backends_with(settings).await {
+        let trial = |fulfillment: &str, order: &str, context: &str, quantity: i64| {
+            let mut body = current_new(fulfillment, order, "ACME-PRO");
+            body["checkout"]["trialContext"] = context.into();
+            body["product"]["quantity"] = quantity.into();
+            body
+        };
+        // One trial seat, five paid: five ordinary codes.
+        ok(&app, "new", &trial("conv-a", "ORD-1", "CREATION", 1)).await;
+        let answer = ok(&app, "new", &trial("conv-a", "ORD-2", "CONVERSION", 5)).await;
+        assert_eq!(
+            statuses(&answer),
+            ["active"; 5],
+            "{}: {answer}",
+            app.backend
+        );
+        assert!(
+            answer["licenses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l.get("trial").is_none())
+        );
+        // Three trial seats, one paid: one ordinary code, never three.
+        ok(&app, "new", &trial("conv-b", "ORD-1", "CREATION", 3)).await;
+        let answer = ok(&app, "new", &trial("conv-b", "ORD-2", "CONVERSION", 1)).await;
+        assert_eq!(statuses(&answer), ["active"]);
+        assert_eq!(answer["licenses"][0].get("trial"), None);
+        // A trial support revoked: the paid order still gets its code.
+        let revoked = codes(&ok(&app, "new", &trial("conv-c", "ORD-1", "CREATION", 1)).await);
+        support(&app, &revoked[0], "revoke").await;
+        let answer = ok(&app, "new", &trial("conv-c", "ORD-2", "CONVERSION", 1)).await;
+        assert_eq!(statuses(&answer), ["active"]);
+        assert_ne!(codes(&answer), revoked);
+        // The paid order's refund came before its conversion: nothing usable comes out.
+        ok(&app, "new", &trial("conv-d", "ORD-1", "CREATION", 1)).await;
+        ok(&app, "cancel", &trial("conv-d", "ORD-2", "CONVERSION", 1)).await;
+        let answer = ok(&app, "new", &trial("conv-d", "ORD-2", "CONVERSION", 1)).await;
+        assert_eq!(statuses(&answer), ["canceled"], "{}: {answer}", app.backend);
+    }
+}
+
+#[tokio::test]
+async fn a_new_never_takes_over_another_lifes_fulfillment_id() {
+    for app in backends_with(settings).await {
+        let victim = codes(&ok(&app, "new", &legacy_new("NXF-V", "ACME-PRO", 1)).await);
+        let mut squatter = grace(legacy_new("NXF-V", "ACME-PRO", 1));
+        squatter["metadata"]["order"] = "ORD-OTHER".into();
+        squatter["product"]["initialNexwayFulfillmentId"] = "NXF-INVENTED".into();
+        refused(&app, "new", &squatter, 409, "REFERENCES_DISAGREE").await;
+        // The victim's life answers its own calls as before.
+        let mut cancel = legacy_new("NXF-V-C", "ACME-PRO", 1);
+        cancel["product"]["initialNexwayFulfillmentId"] = "NXF-V".into();
+        assert_eq!(statuses(&ok(&app, "cancel", &cancel).await), ["canceled"]);
+        assert_eq!(lkey(&app, &victim[0]).await["canceled"], true);
     }
 }
