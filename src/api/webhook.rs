@@ -198,7 +198,10 @@ impl WebhookApi {
     }
 
     async fn fulfil(&self, operation: Operation, body: NexwayBody) -> FulfillmentResponse {
-        let outcome = match normalise::command(operation, body.0) {
+        let command = body
+            .request(operation)
+            .and_then(|request| normalise::command(operation, request));
+        let outcome = match command {
             Ok(command) => self.service.apply(command).await,
             Err(error) => Err(error),
         };

@@ -11,13 +11,37 @@ use serde_json::Value;
 use super::NexwayGate;
 use super::payload::{FulfillmentBody, LicenseRequest, NexwayRequest};
 use crate::error::Error;
+use crate::fulfillment::Operation;
 
 /// A Nexway call's body: either generation, documented as `oneOf` in the OpenAPI document.
-pub struct NexwayBody(pub NexwayRequest);
+/// Its signature is checked on extraction; it is typed by `request`, which knows the operation.
+pub struct NexwayBody {
+    bytes: Vec<u8>,
+    value: Value,
+}
 
 impl NexwayBody {
     pub fn parse(bytes: &[u8]) -> Result<NexwayRequest, Error> {
         Self::parse_typed(bytes, &Self::parse_value(bytes)?)
+    }
+
+    /// The typed request for `operation`. Suspend and cancel read no dates and no quantity, so
+    /// whatever Nexway put there must not refuse them (a lost cancel leaves a refunded code
+    /// usable): when typing fails, it is tried again without those members.
+    pub fn request(&self, operation: Operation) -> Result<NexwayRequest, Error> {
+        let typed = Self::parse_typed(&self.bytes, &self.value);
+        if typed.is_ok() || !matches!(operation, Operation::Suspend | Operation::Cancel) {
+            return typed;
+        }
+        let mut value = self.value.clone();
+        if let Some(product) = value.get_mut("product").and_then(Value::as_object_mut) {
+            for unread in UNREAD_BY_SUSPEND_AND_CANCEL {
+                product.remove(unread);
+            }
+        }
+        // Typed from the value whose signature was checked (the bytes' typing failed already).
+        let bytes = serde_json::to_vec(&value).expect("a JSON value always serialises");
+        Self::parse_typed(&bytes, &value).or(typed)
     }
 
     /// The JSON of the bytes as received (serde_json refuses nesting deeper than 128 levels).
@@ -68,6 +92,15 @@ impl NexwayBody {
     }
 }
 
+/// The members of `product` that only `new`, `renew`, `upgrade` and `reactivate` read.
+const UNREAD_BY_SUSPEND_AND_CANCEL: [&str; 5] = [
+    "quantity",
+    "startDate",
+    "endDate",
+    "startTimestamp",
+    "expirationTimestamp",
+];
+
 impl Payload for NexwayBody {
     const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
 
@@ -89,7 +122,7 @@ impl ParsePayload for NexwayBody {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body.take()?.into_bytes().await?;
+        let bytes = body.take()?.into_vec().await?;
         // Parsed once, from the bytes as received: the signature is checked on this very value.
         let value = Self::parse_value(&bytes);
         if let Some(gate) = request.data::<NexwayGate>()
@@ -100,12 +133,9 @@ impl ParsePayload for NexwayBody {
             ));
         }
         // The error reaches the API's bad-request handler, which keeps its message.
-        value
-            .and_then(|value| Self::parse_typed(&bytes, &value))
-            .map(NexwayBody)
-            .map_err(|e| {
-                poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_REQUEST)
-            })
+        value.map(|value| NexwayBody { bytes, value }).map_err(|e| {
+            poem::Error::from_string(e.to_string(), poem::http::StatusCode::BAD_REQUEST)
+        })
     }
 }
 

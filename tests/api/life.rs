@@ -412,6 +412,18 @@ async fn a_cancel_is_never_refused_over_dates_or_a_quantity_it_does_not_use() {
         cancel["product"]["endDate"] = "27-11-23".into();
         assert_eq!(statuses(&ok(&app, "cancel", &cancel).await), ["canceled"]);
         assert_eq!(lkey(&app, &code).await["canceled"], true);
+
+        // Nor over the JSON type of what it does not read; a `new` that reads them still refuses.
+        let mut new = current_new("CD2", "O1", "ACME-PRO");
+        let code = codes(&ok(&app, "new", &new).await).remove(0);
+        new["product"]["quantity"] = "1".into();
+        new["product"]["expirationTimestamp"] = 1.5e300.into();
+        assert_eq!(statuses(&ok(&app, "suspend", &new).await), ["suspended"]);
+        assert_eq!(statuses(&ok(&app, "cancel", &new).await), ["canceled"]);
+        assert_eq!(lkey(&app, &code).await["canceled"], true);
+        new["checkout"]["orderId"] = "O2".into();
+        refused(&app, "new", &new, 400, "INVALID_REQUEST").await;
+        refused(&app, "renew", &new, 400, "INVALID_REQUEST").await;
     }
 }
 
