@@ -51,17 +51,17 @@ pub async fn mint(
     // The call's whole identity, not only Nexway's fulfillment id: the current body keeps one
     // `fulfillmentId` for a license's life, and a deterministic generator must still give each
     // of its calls (every new order, every reissue) its own codes.
-    // A repeat (the second reactivate of one order) has its own codes too; the first keeps the
-    // identity it always had.
-    let mut identity = format!(
-        "{}:{}:{}",
+    // A repeat (the second reactivate of one order) has its own codes too. The ids carry their
+    // lengths: ids holding the separator must not make two calls one.
+    let fulfillment = &command.nexway_fulfillment_id;
+    let order = command.order_id.as_deref().unwrap_or_default();
+    let identity = format!(
+        "{}:{}:{fulfillment}:{}:{order}:{}",
         command.operation,
-        command.nexway_fulfillment_id,
-        command.order_id.as_deref().unwrap_or_default()
+        fulfillment.len(),
+        order.len(),
+        call.repeat
     );
-    if call.repeat > 0 {
-        identity.push_str(&format!(":{}", call.repeat));
-    }
     for attempt in 0..MAX_CODE_ATTEMPTS {
         let request = KeyRequest {
             product: &product.publisher_product_id,

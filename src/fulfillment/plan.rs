@@ -99,17 +99,37 @@ pub fn plan(
             .collect::<Result<_>>()
             .map(Plan::Change);
     }
-    // A call that names no code acts on its life's codes that are not canceled (one seat
-    // refunded or revoked must not block the subscription's other seats); with every code
-    // canceled, it is refused as before.
-    let in_play = |target: &&Held| {
-        !command.activation_codes.is_empty()
-            || target.status != Status::Canceled
-            || targets.iter().all(|t| t.status == Status::Canceled)
-    };
-    targets
+    // Trial codes are paid for only as far as a conversion says: a renewal converting a trial
+    // converts as many live trial codes as seats paid, and once the life has paid codes an
+    // ordinary renewal or upgrade leaves its trial codes to run out.
+    let converted: Vec<i64> = targets
         .iter()
-        .filter(in_play)
+        .filter(|t| t.trial && matches!(t.status, Status::Active | Status::Suspended))
+        .take(command.quantity as usize)
+        .map(|t| t.id)
+        .collect();
+    let paid = targets
+        .iter()
+        .any(|t| !t.trial && t.status != Status::Canceled);
+    let paid_for = |target: &Held| match (command.trial, target.trial) {
+        (_, false) => true,
+        (Some(Trial::Conversion), true) => converted.contains(&target.id),
+        (_, true) => !(paid && matches!(command.operation, Operation::Renew | Operation::Upgrade)),
+    };
+    // A call that names no code acts on its life's codes that are not canceled (one seat
+    // refunded or revoked must not block the subscription's other seats) and are paid for;
+    // with none such, on all of them, and is refused as before.
+    let mut in_play: Vec<&Held> = targets
+        .iter()
+        .filter(|t| {
+            !command.activation_codes.is_empty() || (t.status != Status::Canceled && paid_for(t))
+        })
+        .collect();
+    if in_play.is_empty() {
+        in_play = targets.iter().collect();
+    }
+    in_play
+        .into_iter()
         .map(|target| change(command, target, catalog, today))
         .collect::<Result<_>>()
         .map(Plan::Change)
@@ -714,11 +734,21 @@ mod tests {
                 return Ok(());
             };
             // At most one change per target, about that target only: no plan reaches outside the
-            // call; a target left alone is a canceled seat of a call that names no code.
+            // call; a target left alone is a canceled seat or an unpaid trial seat of a call that
+            // names no code.
             let planned: Vec<i64> = changes.iter().map(Change::id).collect();
             prop_assert!(planned.windows(2).all(|pair| pair[0] != pair[1]));
             for target in targets.iter().filter(|t| !planned.contains(&t.id)) {
-                prop_assert_eq!(target.status, Status::Canceled);
+                prop_assert!(target.status == Status::Canceled || target.trial, "{:?}", target);
+            }
+            // A conversion never makes more ordinary codes than the seats paid.
+            if conversion {
+                let converted = changes
+                    .iter()
+                    .filter(|c| matches!(c, Change::Keep { trial: false, .. } | Change::Reissue { child: Codes { trial: false, .. }, .. }))
+                    .filter(|c| targets.iter().any(|t| t.id == c.id() && t.trial))
+                    .count();
+                prop_assert!(converted <= call.quantity as usize);
             }
             for change in &changes {
                 let target = targets.iter().find(|t| t.id == change.id());

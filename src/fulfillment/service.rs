@@ -216,19 +216,14 @@ impl Service {
             } else {
                 None
             };
-            // A cancel of this very order that came first (it reached the life's earlier codes,
-            // a trial's say) refunded it: its codes are issued canceled too.
+            // A cancel of this very order that came first and reached the life's earlier codes
+            // (a trial's, say) refunded it: its codes are issued canceled too.
             let refunded = match &command.order_id {
-                Some(order_id) => {
-                    let cancel = CallKey {
-                        operation: Operation::Cancel,
-                        nexway_fulfillment_id: &command.nexway_fulfillment_id,
-                        order_id,
-                    };
-                    let cancel = fulfillments::find(txn, cancel).await?;
-                    !same_purchase(command, cancel.into_iter().collect()).is_empty()
+                Some(order_id) if !existing.is_empty() => {
+                    let ids: Vec<i64> = existing.iter().map(|license| license.id).collect();
+                    fulfillments::canceled_in_order(txn, &ids, order_id).await?
                 }
-                None => false,
+                _ => false,
             };
             let pending = if refunded {
                 Some(Status::Canceled)

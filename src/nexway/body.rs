@@ -30,7 +30,15 @@ impl NexwayBody {
     /// usable): when typing fails, it is tried again without those members.
     pub fn request(&self, operation: Operation) -> Result<NexwayRequest, Error> {
         let typed = Self::parse_typed(&self.bytes, &self.value);
-        if typed.is_ok() || !matches!(operation, Operation::Suspend | Operation::Cancel) {
+        let retry = match &typed {
+            Ok(_) => false,
+            // A member given twice stays refused: the value below keeps only the last one.
+            Err(error) => {
+                matches!(operation, Operation::Suspend | Operation::Cancel)
+                    && !error.to_string().contains("duplicate field")
+            }
+        };
+        if !retry {
             return typed;
         }
         let mut value = self.value.clone();

@@ -18,6 +18,27 @@ pub struct CallKey<'a> {
     pub order_id: &'a str,
 }
 
+/// Whether a cancel of order `order_id` wrote an event on one of `license_ids` (any fulfillment
+/// id: a legacy cancel carries its own).
+pub async fn canceled_in_order(
+    db: &impl ConnectionTrait,
+    license_ids: &[i64],
+    order_id: &str,
+) -> Result<bool, DbErr> {
+    let events = sea_orm::sea_query::Query::select()
+        .column(license_event::Column::FulfillmentId)
+        .from(license_event::Entity)
+        .and_where(license_event::Column::LicenseId.is_in(license_ids.iter().copied()))
+        .to_owned();
+    let found = Entity::find()
+        .filter(Column::Operation.eq(Operation::Cancel))
+        .filter(Column::OrderId.eq(order_id))
+        .filter(Column::Id.in_subquery(events))
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// The latest call answered with this identity (the highest `repeat`).
 pub async fn find(
     db: &impl ConnectionTrait,

@@ -95,7 +95,8 @@ async fn hmac_codes_are_derived_from_the_call_and_verify_with_the_secret() {
                 product: "HM-PRO",
                 customer: "buyer@example.com",
                 fulfillment: "NXF-H1",
-                call: "new:NXF-H1:ORD-NXF-H1",
+                // operation, each id with its length, the repeat.
+                call: "new:6:NXF-H1:10:ORD-NXF-H1:0",
                 index: index as u32,
                 attempt: 0,
                 end_date: None,

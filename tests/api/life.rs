@@ -424,6 +424,13 @@ async fn a_cancel_is_never_refused_over_dates_or_a_quantity_it_does_not_use() {
         new["checkout"]["orderId"] = "O2".into();
         refused(&app, "new", &new, 400, "INVALID_REQUEST").await;
         refused(&app, "renew", &new, 400, "INVALID_REQUEST").await;
+        // A member given twice is still refused (which value counts must not be open to choice).
+        let twice = new
+            .to_string()
+            .replacen('{', r#"{"fulfillmentId":"OTHER","#, 1);
+        let (status, answer) = json(app.post("suspend", twice).await).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["code"], "INVALID_REQUEST");
     }
 }
 
@@ -727,6 +734,41 @@ async fn a_conversion_gives_the_paid_seats_and_honours_a_refund_that_came_first(
         ok(&app, "cancel", &trial("conv-d", "ORD-2", "CONVERSION", 1)).await;
         let answer = ok(&app, "new", &trial("conv-d", "ORD-2", "CONVERSION", 1)).await;
         assert_eq!(statuses(&answer), ["canceled"], "{}: {answer}", app.backend);
+        // Three trial seats, one paid by renewal: one converted, the others stay trials; the
+        // next ordinary renewal extends the paid seat only.
+        ok(&app, "new", &trial("conv-e", "ORD-1", "CREATION", 3)).await;
+        let answer = ok(&app, "renew", &trial("conv-e", "ORD-2", "CONVERSION", 1)).await;
+        assert_eq!(statuses(&answer), ["active"], "{}: {answer}", app.backend);
+        let paid = codes(&answer);
+        let answer = ok(&app, "renew", &current_new("conv-e", "ORD-3", "ACME-PRO")).await;
+        assert_eq!(codes(&answer), paid, "{}: {answer}", app.backend);
+    }
+}
+
+#[tokio::test]
+async fn a_refund_that_came_first_is_honoured_for_its_own_order_only() {
+    for app in backends_with(settings).await {
+        // Legacy: the cancel of order O2 reached the life's first code before O2's `new`.
+        let life = |fulfillment: &str, order: &str| {
+            let mut body = legacy_new(fulfillment, "ACME-PRO", 1);
+            body["product"]["initialNexwayFulfillmentId"] = "REF-1".into();
+            body["metadata"]["order"] = order.into();
+            body
+        };
+        ok(&app, "new", &legacy_new("REF-1", "ACME-PRO", 1)).await;
+        ok(&app, "cancel", &life("REF-3", "O2")).await;
+        let answer = ok(&app, "new", &life("REF-2", "O2")).await;
+        assert_eq!(statuses(&answer), ["canceled"], "{}: {answer}", app.backend);
+        let answer = ok(&app, "new", &life("REF-4", "O4")).await;
+        assert_eq!(statuses(&answer), ["active"], "another order of the life");
+
+        // A cancel under another life's ids, naming a buyer's own code, refunds nobody else.
+        let own = codes(&ok(&app, "new", &grace(current_new("REF-X", "OX", "ACME-PRO"))).await);
+        let mut planted = grace(current_new("REF-V", "OV", "ACME-PRO"));
+        planted["additionalData"] = json!({"ActivationCode": own});
+        assert_eq!(statuses(&ok(&app, "cancel", &planted).await), ["canceled"]);
+        let answer = ok(&app, "new", &current_new("REF-V", "OV", "ACME-PRO")).await;
+        assert_eq!(statuses(&answer), ["active"], "{}: {answer}", app.backend);
     }
 }
 
