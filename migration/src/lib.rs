@@ -2,6 +2,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod dialect;
+
 mod m20261123_000001_core;
 mod m20261123_000002_key_pool;
 mod m20261123_000003_license_parent_index;
@@ -9,6 +11,7 @@ mod m20261123_000004_license_life;
 mod m20261123_000005_readiness_probe;
 mod m20261123_000006_pending_binding;
 mod m20261123_000015_activation;
+mod m20261123_000016_life_lock;
 
 pub struct Migrator;
 
@@ -23,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_readiness_probe::Migration),
             Box::new(m20261123_000006_pending_binding::Migration),
             Box::new(m20261123_000015_activation::Migration),
+            Box::new(m20261123_000016_life_lock::Migration),
         ]
     }
 }

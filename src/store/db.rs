@@ -1,4 +1,4 @@
-//! Connecting and migrating, the same way on SQLite and PostgreSQL.
+//! Connecting and migrating, the same way on SQLite, PostgreSQL and MariaDB/MySQL.
 //!
 //! Connection hygiene is what keeps "an answer leaves only after a real commit" true when the
 //! storage fails: a connection whose transaction did not end cleanly (SQLite rolls back on its own
@@ -74,6 +74,21 @@ pub async fn connect_with(url: &str, waits: Waits) -> Result<DatabaseConnection,
             })
             // An in-memory database lives in its connections: never recycle those.
             .map_sqlx_sqlite_pool_opts(move |pool| hygiene(pool, !in_memory));
+    } else if url.starts_with("mysql:") {
+        options
+            .max_connections(16)
+            .map_sqlx_mysql_opts(|mysql| {
+                // Connection collation binary, like the columns: a literal compares as stored.
+                mysql
+                    .charset("utf8mb4")
+                    .collation("utf8mb4_bin")
+                    .timezone(Some("+00:00".to_owned()))
+            })
+            .map_sqlx_mysql_pool_opts(move |pool| {
+                hygiene(pool, true).after_connect(move |connection, _| {
+                    Box::pin(async move { mysql_session(connection, waits).await })
+                })
+            });
     } else {
         options
             .max_connections(16)
@@ -97,6 +112,46 @@ pub async fn connect_with(url: &str, waits: Waits) -> Result<DatabaseConnection,
     }
     Database::connect(options).await
 }
+
+/// The session every MariaDB/MySQL connection starts with: READ COMMITTED (what PostgreSQL
+/// does, and no gap locks, which make InnoDB's deadlocks between unrelated inserts), strict
+/// modes (a value that does not fit is an error, never a silent truncation or a zero date),
+/// UTC, and every wait bounded like PostgreSQL's `lock_timeout` and `statement_timeout`.
+async fn mysql_session(
+    connection: &mut sqlx::MySqlConnection,
+    waits: Waits,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Executor as _;
+    // InnoDB's lock waits are whole seconds.
+    let lock = waits.lock.as_secs_f64().ceil().max(1.0) as u64;
+    connection
+        .execute(sqlx::AssertSqlSafe(format!(
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+             SET SESSION sql_mode = '{MYSQL_SQL_MODE}', time_zone = '+00:00', \
+             innodb_lock_wait_timeout = {lock}, lock_wait_timeout = {lock}"
+        )))
+        .await?;
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&mut *connection)
+        .await?;
+    let statement = if version.contains("MariaDB") {
+        format!(
+            "SET SESSION max_statement_time = {}",
+            waits.statement().as_secs_f64()
+        )
+    } else {
+        // MySQL bounds only reads (in milliseconds); lock waits are bounded above.
+        format!(
+            "SET SESSION max_execution_time = {}",
+            waits.statement().as_millis()
+        )
+    };
+    connection.execute(sqlx::AssertSqlSafe(statement)).await?;
+    Ok(())
+}
+
+const MYSQL_SQL_MODE: &str = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,\
+ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT";
 
 fn millis(duration: Duration) -> String {
     duration.as_millis().to_string()
@@ -130,7 +185,8 @@ fn hygiene<DB: sqlx::Database>(
 /// Applies pending migrations (calling the Migrator directly: its CLI would install its own
 /// tracing subscriber), under a lock so that processes starting together on one database apply
 /// them once: on PostgreSQL a transaction-scoped advisory lock around one transaction holding
-/// every migration; on SQLite an exclusive lock on the database's directory.
+/// every migration; on MariaDB/MySQL a named lock (`GET_LOCK`) held by the migrating session;
+/// on SQLite an exclusive lock on the database's directory.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
@@ -149,6 +205,46 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         DbBackend::Sqlite => {
             let _lock = lock_directory_of(db).await?;
             Migrator::up(db, None).await
+        }
+        DbBackend::MySql => {
+            tracing::info!("taking the migration lock (another process may be migrating)");
+            // GET_LOCK belongs to a session: one transaction keeps one connection (MySQL commits
+            // each DDL statement on its own, the session and its lock stay). Its names are
+            // server-wide, so the name carries the database's.
+            let txn = db.begin().await?;
+            let mariadb = txn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::MySql,
+                    "SELECT VERSION() LIKE '%MariaDB%' AS mariadb, \
+                     GET_LOCK(CONCAT('nexkey-migrate-', SHA1(DATABASE())), 60) AS locked",
+                ))
+                .await?
+                .ok_or_else(|| DbErr::Migration("GET_LOCK answered nothing".into()))?;
+            let locked: Option<i64> = mariadb.try_get("", "locked")?;
+            let mariadb: i64 = mariadb.try_get("", "mariadb")?;
+            if locked != Some(1) {
+                return Err(DbErr::Migration(
+                    "another process held the migration lock for 60 s".into(),
+                ));
+            }
+            // Long migrations may run as long as they need.
+            if mariadb == 1 {
+                txn.execute_unprepared(
+                    "SET @nexkey_statement_time = @@SESSION.max_statement_time, \
+                     SESSION max_statement_time = 0",
+                )
+                .await?;
+            }
+            let migrated = Migrator::up(&txn, None).await;
+            let mut release =
+                "DO RELEASE_LOCK(CONCAT('nexkey-migrate-', SHA1(DATABASE())))".to_owned();
+            if mariadb == 1 {
+                release.push_str("; SET SESSION max_statement_time = @nexkey_statement_time");
+            }
+            let released = txn.execute_unprepared(&release).await;
+            migrated?;
+            released?;
+            txn.commit().await
         }
         _ => Migrator::up(db, None).await,
     }
