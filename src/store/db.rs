@@ -209,39 +209,52 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         DbBackend::MySql => {
             tracing::info!("taking the migration lock (another process may be migrating)");
             // GET_LOCK belongs to a session: one transaction keeps one connection (MySQL commits
-            // each DDL statement on its own, the session and its lock stay). Its names are
-            // server-wide, so the name carries the database's.
+            // each DDL statement on its own, the session and its lock stay).
             let txn = db.begin().await?;
-            let mariadb = txn
+            let version: String = txn
                 .query_one_raw(sea_orm::Statement::from_string(
                     DbBackend::MySql,
-                    "SELECT VERSION() LIKE '%MariaDB%' AS mariadb, \
-                     GET_LOCK(CONCAT('nexkey-migrate-', SHA1(DATABASE())), 60) AS locked",
+                    "SELECT VERSION() AS version",
                 ))
                 .await?
-                .ok_or_else(|| DbErr::Migration("GET_LOCK answered nothing".into()))?;
-            let locked: Option<i64> = mariadb.try_get("", "locked")?;
-            let mariadb: i64 = mariadb.try_get("", "mariadb")?;
+                .ok_or_else(|| DbErr::Migration("no server version".into()))?
+                .try_get("", "version")?;
+            // Long migrations may run as long as they need (MariaDB's `max_statement_time`,
+            // MySQL's `max_execution_time` are lifted); a lock someone else holds, the named one
+            // or a table's, is waited for a minute at most. The session's bounds come back after.
+            let time_limit = if version.contains("MariaDB") {
+                "max_statement_time"
+            } else {
+                "max_execution_time"
+            };
+            txn.execute_unprepared(&format!(
+                "SET @nexkey_time_limit = @@SESSION.{time_limit}, \
+                 @nexkey_lock_wait = @@SESSION.lock_wait_timeout, \
+                 SESSION {time_limit} = 0, SESSION lock_wait_timeout = 60"
+            ))
+            .await?;
+            let restore = format!(
+                "SET SESSION {time_limit} = @nexkey_time_limit, \
+                 SESSION lock_wait_timeout = @nexkey_lock_wait"
+            );
+            let locked: Option<i64> = txn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::MySql,
+                    format!("SELECT GET_LOCK({MIGRATION_LOCK}, 60) AS locked"),
+                ))
+                .await?
+                .ok_or_else(|| DbErr::Migration("GET_LOCK answered nothing".into()))?
+                .try_get("", "locked")?;
             if locked != Some(1) {
+                txn.execute_unprepared(&restore).await?;
                 return Err(DbErr::Migration(
                     "another process held the migration lock for 60 s".into(),
                 ));
             }
-            // Long migrations may run as long as they need.
-            if mariadb == 1 {
-                txn.execute_unprepared(
-                    "SET @nexkey_statement_time = @@SESSION.max_statement_time, \
-                     SESSION max_statement_time = 0",
-                )
-                .await?;
-            }
             let migrated = Migrator::up(&txn, None).await;
-            let mut release =
-                "DO RELEASE_LOCK(CONCAT('nexkey-migrate-', SHA1(DATABASE())))".to_owned();
-            if mariadb == 1 {
-                release.push_str("; SET SESSION max_statement_time = @nexkey_statement_time");
-            }
-            let released = txn.execute_unprepared(&release).await;
+            let released = txn
+                .execute_unprepared(&format!("DO RELEASE_LOCK({MIGRATION_LOCK}); {restore}"))
+                .await;
             migrated?;
             released?;
             txn.commit().await
@@ -249,6 +262,10 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         _ => Migrator::up(db, None).await,
     }
 }
+
+/// The name of the MariaDB/MySQL migration lock: `GET_LOCK` names are server-wide, so it
+/// carries the database's (hashed: names are 64 characters at most).
+const MIGRATION_LOCK: &str = "CONCAT('nexkey-migrate-', SHA1(DATABASE()))";
 
 /// Holds an exclusive `flock` on the directory of the SQLite database until dropped (a separate
 /// file would do too; the directory leaves nothing behind). Not the database file itself: closing

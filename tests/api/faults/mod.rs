@@ -7,6 +7,7 @@
 mod disk_full;
 mod held_lock;
 mod log_stream;
+mod mariadb_restart;
 mod postgres_restart;
 mod read_only;
 mod sigkill;
