@@ -97,7 +97,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn migrate(settings: Settings, action: MigrateAction) -> anyhow::Result<()> {
     let db = crate::app::open_database(&settings).await?;
     match action {
-        MigrateAction::Up => Migrator::up(&db, None).await?,
+        // Under the same lock as `serve`: a `migrate up` beside a starting server migrates once.
+        MigrateAction::Up => crate::store::migrate(&db).await?,
         MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
         MigrateAction::Status => {
             for migration in Migrator::get_migration_with_status(&db).await? {

@@ -895,7 +895,8 @@ impl Settings {
 }
 
 /// The database URLs this build connects to.
-pub const SUPPORTED_DATABASE_URLS: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
+pub const SUPPORTED_DATABASE_URLS: [&str; 4] =
+    ["sqlite:", "postgres://", "postgresql://", "mysql://"];
 
 fn parse_env<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError>
 where

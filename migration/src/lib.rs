@@ -2,13 +2,16 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod dialect;
+
 mod m20261123_000001_core;
 mod m20261123_000002_key_pool;
 mod m20261123_000003_license_parent_index;
 mod m20261123_000004_license_life;
 mod m20261123_000005_readiness_probe;
-mod m20261123_000006_pending_binding;
 mod m20261123_000015_activation;
+mod m20261123_000016_life_lock;
+mod m20261123_000017_pending_binding;
 
 pub struct Migrator;
 
@@ -21,8 +24,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_license_parent_index::Migration),
             Box::new(m20261123_000004_license_life::Migration),
             Box::new(m20261123_000005_readiness_probe::Migration),
-            Box::new(m20261123_000006_pending_binding::Migration),
             Box::new(m20261123_000015_activation::Migration),
+            Box::new(m20261123_000016_life_lock::Migration),
+            Box::new(m20261123_000017_pending_binding::Migration),
         ]
     }
 }

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::dialect;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -9,7 +11,8 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(Customer::Table)
                     .col(big_pk_auto(Customer::Id))
@@ -18,13 +21,17 @@ impl MigrationTrait for Migration {
                     .col(string_null(Customer::LastName))
                     .col(string_null(Customer::CompanyName))
                     .col(string_null(Customer::NexwayUserId))
-                    .col(timestamp_with_time_zone(Customer::CreatedAt))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(Customer::CreatedAt),
+                    ))
                     .to_owned(),
-            )
+            ))
             .await?;
 
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(Fulfillment::Table)
                     .col(big_pk_auto(Fulfillment::Id))
@@ -33,10 +40,13 @@ impl MigrationTrait for Migration {
                     .col(string(Fulfillment::NexwayFulfillmentId))
                     .col(string(Fulfillment::OrderId))
                     .col(string(Fulfillment::RequestDigest))
-                    .col(text(Fulfillment::Answer))
-                    .col(timestamp_with_time_zone(Fulfillment::CreatedAt))
+                    .col(dialect::long_text(manager, text(Fulfillment::Answer)))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(Fulfillment::CreatedAt),
+                    ))
                     .to_owned(),
-            )
+            ))
             .await?;
         manager
             .create_index(
@@ -52,7 +62,8 @@ impl MigrationTrait for Migration {
             .await?;
 
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(License::Table)
                     .col(big_pk_auto(License::Id))
@@ -74,8 +85,14 @@ impl MigrationTrait for Migration {
                     .col(string_null(License::OrderId))
                     .col(text_null(License::ExternalContext))
                     .col(string(License::Generator))
-                    .col(timestamp_with_time_zone(License::CreatedAt))
-                    .col(timestamp_with_time_zone(License::UpdatedAt))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(License::CreatedAt),
+                    ))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(License::UpdatedAt),
+                    ))
                     .foreign_key(
                         ForeignKey::create()
                             .from(License::Table, License::CustomerId)
@@ -92,7 +109,7 @@ impl MigrationTrait for Migration {
                             .to(License::Table, License::Id),
                     )
                     .to_owned(),
-            )
+            ))
             .await?;
         for (name, column) in [
             ("license_lookup_key", License::LookupKey),
@@ -121,7 +138,8 @@ impl MigrationTrait for Migration {
         }
 
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(LicenseEvent::Table)
                     .col(big_pk_auto(LicenseEvent::Id))
@@ -131,14 +149,17 @@ impl MigrationTrait for Migration {
                     .col(string(LicenseEvent::Operation))
                     .col(big_integer_null(LicenseEvent::FulfillmentId))
                     .col(text_null(LicenseEvent::Reason))
-                    .col(timestamp_with_time_zone(LicenseEvent::CreatedAt))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(LicenseEvent::CreatedAt),
+                    ))
                     .foreign_key(
                         ForeignKey::create()
                             .from(LicenseEvent::Table, LicenseEvent::LicenseId)
                             .to(License::Table, License::Id),
                     )
                     .to_owned(),
-            )
+            ))
             .await?;
         manager
             .create_index(

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::dialect;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -9,18 +11,25 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(PoolKey::Table)
                     .col(big_pk_auto(PoolKey::Id))
                     .col(string(PoolKey::PublisherProductId))
                     .col(string_uniq(PoolKey::Code))
                     .col(string(PoolKey::Status))
-                    .col(timestamp_with_time_zone(PoolKey::ImportedAt))
-                    .col(timestamp_with_time_zone_null(PoolKey::AllocatedAt))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(PoolKey::ImportedAt),
+                    ))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone_null(PoolKey::AllocatedAt),
+                    ))
                     .col(string_null(PoolKey::AllocatedTo))
                     .to_owned(),
-            )
+            ))
             .await?;
         // Allocation takes the oldest available code of a product: this index finds it.
         manager

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::dialect;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -10,7 +12,8 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(ReadinessProbe::Table)
                     .col(
@@ -19,13 +22,15 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(
+                    .col(dialect::instant(
+                        manager,
                         ColumnDef::new(ReadinessProbe::CheckedAt)
                             .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                            .not_null()
+                            .to_owned(),
+                    ))
                     .to_owned(),
-            )
+            ))
             .await
     }
 

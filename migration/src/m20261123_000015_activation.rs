@@ -2,6 +2,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::dialect;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -9,21 +11,25 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(Activation::Table)
                     .col(big_pk_auto(Activation::Id))
                     .col(big_integer(Activation::LicenseId))
                     .col(string(Activation::Fingerprint))
                     .col(string_null(Activation::Name))
-                    .col(timestamp_with_time_zone(Activation::CreatedAt))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(Activation::CreatedAt),
+                    ))
                     .foreign_key(
                         ForeignKey::create()
                             .from(Activation::Table, Activation::LicenseId)
                             .to(License::Table, License::Id),
                     )
                     .to_owned(),
-            )
+            ))
             .await?;
         // One row per machine and license: a repeated or concurrent activation finds it.
         manager
@@ -38,22 +44,32 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_table(
+            .create_table(dialect::table(
+                manager,
                 Table::create()
                     .table(OutboxEvent::Table)
                     .col(big_pk_auto(OutboxEvent::Id))
                     .col(string(OutboxEvent::Action))
                     .col(big_integer_null(OutboxEvent::LicenseId))
-                    .col(text(OutboxEvent::Payload))
+                    .col(dialect::long_text(manager, text(OutboxEvent::Payload)))
                     .col(string(OutboxEvent::State))
                     .col(integer(OutboxEvent::Attempts))
-                    .col(timestamp_with_time_zone(OutboxEvent::NextAttemptAt))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(OutboxEvent::NextAttemptAt),
+                    ))
                     .col(string_null(OutboxEvent::Claim))
                     .col(text_null(OutboxEvent::LastError))
-                    .col(timestamp_with_time_zone(OutboxEvent::CreatedAt))
-                    .col(timestamp_with_time_zone(OutboxEvent::UpdatedAt))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(OutboxEvent::CreatedAt),
+                    ))
+                    .col(dialect::instant(
+                        manager,
+                        timestamp_with_time_zone(OutboxEvent::UpdatedAt),
+                    ))
                     .to_owned(),
-            )
+            ))
             .await?;
         // The sender's question: which pending events are due, oldest first.
         manager

@@ -18,10 +18,14 @@ pub async fn upsert(db: &impl ConnectionTrait, email: &Email, buyer: &Buyer) -> 
         created_at: Set(Utc::now()),
         ..Default::default()
     };
-    Entity::insert(row)
-        .on_conflict_do_nothing_on([Column::Email])
-        .exec(db)
-        .await?;
+    if super::plain_inserts(db) {
+        super::unless_taken(Entity::insert(row).exec(db).await)?;
+    } else {
+        Entity::insert(row)
+            .on_conflict_do_nothing_on([Column::Email])
+            .exec(db)
+            .await?;
+    }
     let customer = Entity::find()
         .filter(Column::Email.eq(email.as_str()))
         .one(db)

@@ -1,4 +1,4 @@
-//! Connecting and migrating, the same way on SQLite and PostgreSQL.
+//! Connecting and migrating, the same way on SQLite, PostgreSQL and MariaDB/MySQL.
 //!
 //! Connection hygiene is what keeps "an answer leaves only after a real commit" true when the
 //! storage fails: a connection whose transaction did not end cleanly (SQLite rolls back on its own
@@ -74,6 +74,21 @@ pub async fn connect_with(url: &str, waits: Waits) -> Result<DatabaseConnection,
             })
             // An in-memory database lives in its connections: never recycle those.
             .map_sqlx_sqlite_pool_opts(move |pool| hygiene(pool, !in_memory));
+    } else if url.starts_with("mysql:") {
+        options
+            .max_connections(16)
+            .map_sqlx_mysql_opts(|mysql| {
+                // Connection collation binary, like the columns: a literal compares as stored.
+                mysql
+                    .charset("utf8mb4")
+                    .collation("utf8mb4_bin")
+                    .timezone(Some("+00:00".to_owned()))
+            })
+            .map_sqlx_mysql_pool_opts(move |pool| {
+                hygiene(pool, true).after_connect(move |connection, _| {
+                    Box::pin(async move { mysql_session(connection, waits).await })
+                })
+            });
     } else {
         options
             .max_connections(16)
@@ -97,6 +112,46 @@ pub async fn connect_with(url: &str, waits: Waits) -> Result<DatabaseConnection,
     }
     Database::connect(options).await
 }
+
+/// The session every MariaDB/MySQL connection starts with: READ COMMITTED (what PostgreSQL
+/// does, and no gap locks, which make InnoDB's deadlocks between unrelated inserts), strict
+/// modes (a value that does not fit is an error, never a silent truncation or a zero date),
+/// UTC, and every wait bounded like PostgreSQL's `lock_timeout` and `statement_timeout`.
+async fn mysql_session(
+    connection: &mut sqlx::MySqlConnection,
+    waits: Waits,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Executor as _;
+    // InnoDB's lock waits are whole seconds.
+    let lock = waits.lock.as_secs_f64().ceil().max(1.0) as u64;
+    connection
+        .execute(sqlx::AssertSqlSafe(format!(
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+             SET SESSION sql_mode = '{MYSQL_SQL_MODE}', time_zone = '+00:00', \
+             innodb_lock_wait_timeout = {lock}, lock_wait_timeout = {lock}"
+        )))
+        .await?;
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&mut *connection)
+        .await?;
+    let statement = if version.contains("MariaDB") {
+        format!(
+            "SET SESSION max_statement_time = {}",
+            waits.statement().as_secs_f64()
+        )
+    } else {
+        // MySQL bounds only reads (in milliseconds); lock waits are bounded above.
+        format!(
+            "SET SESSION max_execution_time = {}",
+            waits.statement().as_millis()
+        )
+    };
+    connection.execute(sqlx::AssertSqlSafe(statement)).await?;
+    Ok(())
+}
+
+const MYSQL_SQL_MODE: &str = "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,\
+ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT";
 
 fn millis(duration: Duration) -> String {
     duration.as_millis().to_string()
@@ -130,7 +185,8 @@ fn hygiene<DB: sqlx::Database>(
 /// Applies pending migrations (calling the Migrator directly: its CLI would install its own
 /// tracing subscriber), under a lock so that processes starting together on one database apply
 /// them once: on PostgreSQL a transaction-scoped advisory lock around one transaction holding
-/// every migration; on SQLite an exclusive lock on the database's directory.
+/// every migration; on MariaDB/MySQL a named lock (`GET_LOCK`) held by the migrating session;
+/// on SQLite an exclusive lock on the database's directory.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
@@ -150,9 +206,66 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
             let _lock = lock_directory_of(db).await?;
             Migrator::up(db, None).await
         }
+        DbBackend::MySql => {
+            tracing::info!("taking the migration lock (another process may be migrating)");
+            // GET_LOCK belongs to a session: one transaction keeps one connection (MySQL commits
+            // each DDL statement on its own, the session and its lock stay).
+            let txn = db.begin().await?;
+            let version: String = txn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::MySql,
+                    "SELECT VERSION() AS version",
+                ))
+                .await?
+                .ok_or_else(|| DbErr::Migration("no server version".into()))?
+                .try_get("", "version")?;
+            // Long migrations may run as long as they need (MariaDB's `max_statement_time`,
+            // MySQL's `max_execution_time` are lifted); a lock someone else holds, the named one
+            // or a table's, is waited for a minute at most. The session's bounds come back after.
+            let time_limit = if version.contains("MariaDB") {
+                "max_statement_time"
+            } else {
+                "max_execution_time"
+            };
+            txn.execute_unprepared(&format!(
+                "SET @nexkey_time_limit = @@SESSION.{time_limit}, \
+                 @nexkey_lock_wait = @@SESSION.lock_wait_timeout, \
+                 SESSION {time_limit} = 0, SESSION lock_wait_timeout = 60"
+            ))
+            .await?;
+            let restore = format!(
+                "SET SESSION {time_limit} = @nexkey_time_limit, \
+                 SESSION lock_wait_timeout = @nexkey_lock_wait"
+            );
+            let locked: Option<i64> = txn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::MySql,
+                    format!("SELECT GET_LOCK({MIGRATION_LOCK}, 60) AS locked"),
+                ))
+                .await?
+                .ok_or_else(|| DbErr::Migration("GET_LOCK answered nothing".into()))?
+                .try_get("", "locked")?;
+            if locked != Some(1) {
+                txn.execute_unprepared(&restore).await?;
+                return Err(DbErr::Migration(
+                    "another process held the migration lock for 60 s".into(),
+                ));
+            }
+            let migrated = Migrator::up(&txn, None).await;
+            let released = txn
+                .execute_unprepared(&format!("DO RELEASE_LOCK({MIGRATION_LOCK}); {restore}"))
+                .await;
+            migrated?;
+            released?;
+            txn.commit().await
+        }
         _ => Migrator::up(db, None).await,
     }
 }
+
+/// The name of the MariaDB/MySQL migration lock: `GET_LOCK` names are server-wide, so it
+/// carries the database's (hashed: names are 64 characters at most).
+const MIGRATION_LOCK: &str = "CONCAT('nexkey-migrate-', SHA1(DATABASE()))";
 
 /// Holds an exclusive `flock` on the directory of the SQLite database until dropped (a separate
 /// file would do too; the directory leaves nothing behind). Not the database file itself: closing

@@ -68,7 +68,9 @@ fn of_sqlx(error: &sqlx::Error) -> Fault {
     match error {
         sqlx::Error::Database(database) => {
             let code = database.code().unwrap_or_default();
-            if database
+            if let Some(mysql) = database.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                of_mysql(mysql.number())
+            } else if database
                 .try_downcast_ref::<sqlx::sqlite::SqliteError>()
                 .is_some()
             {
@@ -106,7 +108,40 @@ fn of_sqlite(extended: i32) -> Fault {
     }
 }
 
-/// PostgreSQL's SQLSTATE (MySQL's are mapped by sqlx into the same space where they exist).
+/// MariaDB/MySQL error numbers (their SQLSTATEs are too coarse: `HY000` is most of them).
+fn of_mysql(number: u16) -> Fault {
+    match number {
+        // Lock wait timeout, deadlock, statement time limit (MariaDB 1969, MySQL 3024), table
+        // definition lock (lock_wait_timeout, also 1205), too many connections.
+        1205 | 1213 | 1969 | 3024 | 1040 => Fault::Contention,
+        // Disk full (1021), table full (1114), out of memory (1037, 1038), read-only server
+        // (1290, 1792), server shutting down (1053), lost or refused connections (2002, 2003,
+        // 2006, 2013, 1927 connection killed), I/O errors (1030 storage engine, 1026, 3, 9, 28).
+        1021 | 1114 | 1037 | 1038 | 1290 | 1792 | 1053 | 2002 | 2003 | 2006 | 2013 | 1927
+        | 1030 | 1026 => Fault::Storage,
+        _ => Fault::Other,
+    }
+}
+
+/// MySQL's duplicate key (`ER_DUP_ENTRY`): a conflict the caller reads, never a fault.
+const MYSQL_DUPLICATE_KEY: u16 = 1062;
+
+/// Whether `err` is MariaDB/MySQL refusing a row that a unique index already holds.
+pub fn is_duplicate_key(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) =
+        err
+    else {
+        return false;
+    };
+    match error.as_ref() {
+        sqlx::Error::Database(database) => database
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|mysql| mysql.number() == MYSQL_DUPLICATE_KEY),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's SQLSTATE.
 fn of_sqlstate(code: &str) -> Fault {
     match code {
         // serialization failure, deadlock, lock not available (lock_timeout), query canceled
@@ -199,6 +234,29 @@ mod tests {
         assert_eq!(of_sqlstate("57P01"), Fault::Storage);
         assert_eq!(of_sqlstate("23505"), Fault::Other);
         assert_eq!(of_sqlstate("42P01"), Fault::Other);
+    }
+
+    #[test]
+    fn mysql_numbers() {
+        assert_eq!(of_mysql(1205), Fault::Contention, "lock wait timeout");
+        assert_eq!(of_mysql(1213), Fault::Contention, "deadlock");
+        assert_eq!(
+            of_mysql(1969),
+            Fault::Contention,
+            "MariaDB statement timeout"
+        );
+        assert_eq!(of_mysql(3024), Fault::Contention, "MySQL statement timeout");
+        assert_eq!(of_mysql(1040), Fault::Contention, "too many connections");
+        assert_eq!(of_mysql(1021), Fault::Storage, "disk full");
+        assert_eq!(of_mysql(1114), Fault::Storage, "table full");
+        assert_eq!(of_mysql(2013), Fault::Storage, "lost connection");
+        assert_eq!(of_mysql(2006), Fault::Storage, "server gone away");
+        assert_eq!(
+            of_mysql(1062),
+            Fault::Other,
+            "a duplicate is read, not retried"
+        );
+        assert_eq!(of_mysql(1146), Fault::Other, "no such table");
     }
 
     #[test]

@@ -77,11 +77,16 @@ pub async fn claim(
     };
     // No conflict target: the unique call key and the unique publisher id both mean "taken"
     // (the latter is a fresh UUID), and the statement does not depend on the index's columns.
-    let inserted = Entity::insert(row)
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .try_insert()
-        .exec(db)
-        .await?;
+    let inserted = if super::plain_inserts(db) {
+        super::unless_taken(Entity::insert(row).exec(db).await)?
+            .map_or(TryInsertResult::Conflicted, TryInsertResult::Inserted)
+    } else {
+        Entity::insert(row)
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .try_insert()
+            .exec(db)
+            .await?
+    };
     Ok(match inserted {
         TryInsertResult::Inserted(result) => Some(result.last_insert_id),
         TryInsertResult::Conflicted | TryInsertResult::Empty => None,

@@ -114,10 +114,15 @@ pub async fn insert_if_new(
         updated_at: Set(now),
         ..Default::default()
     };
-    let inserted = license::Entity::insert(row)
-        .on_conflict_do_nothing_on([license::Column::ActivationCode])
-        .exec(db)
-        .await?;
+    let inserted = if super::plain_inserts(db) {
+        super::unless_taken(license::Entity::insert(row).exec(db).await)?
+            .map_or(TryInsertResult::Conflicted, TryInsertResult::Inserted)
+    } else {
+        license::Entity::insert(row)
+            .on_conflict_do_nothing_on([license::Column::ActivationCode])
+            .exec(db)
+            .await?
+    };
     match inserted {
         TryInsertResult::Inserted(result) => {
             // Every code nexkey issues is written here: the one place to count them.
@@ -459,15 +464,20 @@ fn status_condition(status: Status, today: NaiveDate) -> Condition {
 
 /// Serialises the transactions of one license life, across processes: on PostgreSQL a
 /// transaction-scoped advisory lock on the life's id (key space 1: the migration lock uses the
-/// one-key form); SQLite's single writer serialises them already.
+/// one-key form); on MariaDB/MySQL the life's row of `life_lock`, which the upsert locks
+/// exclusively until the transaction ends (whether it inserted or found it); SQLite's single
+/// writer serialises them already.
 pub async fn lock_life(db: &impl ConnectionTrait, life: &str) -> Result<(), DbErr> {
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        db.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(1, hashtext($1))",
-            [life.into()],
-        ))
+    use sea_orm::{DbBackend, Statement};
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => "SELECT pg_advisory_xact_lock(1, hashtext($1))",
+        DbBackend::MySql => {
+            "INSERT INTO life_lock (life) VALUES (?) ON DUPLICATE KEY UPDATE life = life"
+        }
+        _ => return Ok(()),
+    };
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, [life.into()]))
         .await?;
-    }
     Ok(())
 }

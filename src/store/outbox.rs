@@ -83,6 +83,7 @@ pub async fn claim_due(
 ) -> Result<Vec<Claimed>, DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
+        DbBackend::MySql => return claim_due_one_by_one(db, now, lease_end, token, limit).await,
         DbBackend::Postgres => {
             "UPDATE outbox_event SET claim = $1, next_attempt_at = $2, attempts = attempts + 1, \
              updated_at = $3 WHERE id IN (SELECT id FROM outbox_event WHERE state = 'pending' \
@@ -116,6 +117,56 @@ pub async fn claim_due(
         });
     }
     claimed.sort_by_key(|event| event.id);
+    Ok(claimed)
+}
+
+/// [`claim_due`] on MariaDB/MySQL (no `UPDATE … RETURNING`): each due row is claimed by an
+/// update that still requires it due, so of two senders racing for a row one matches it and the
+/// other finds it leased; then the claimed rows are read.
+async fn claim_due_one_by_one(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease_end: DateTime<Utc>,
+    token: &str,
+    limit: u64,
+) -> Result<Vec<Claimed>, DbErr> {
+    let due = Statement::from_sql_and_values(
+        DbBackend::MySql,
+        "SELECT id FROM outbox_event WHERE state = 'pending' AND next_attempt_at <= ? \
+         ORDER BY next_attempt_at, id LIMIT ?",
+        [now.into(), (limit as i64).into()],
+    );
+    let mut claimed = Vec::new();
+    for row in db.query_all_raw(due).await? {
+        let id: i64 = row.try_get("", "id")?;
+        let update = Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "UPDATE outbox_event SET claim = ?, next_attempt_at = ?, attempts = attempts + 1, \
+             updated_at = ? WHERE id = ? AND state = 'pending' AND next_attempt_at <= ?",
+            [
+                token.into(),
+                lease_end.into(),
+                now.into(),
+                id.into(),
+                now.into(),
+            ],
+        );
+        if db.execute_raw(update).await?.rows_affected() != 1 {
+            continue;
+        }
+        let read = Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "SELECT id, payload, attempts FROM outbox_event WHERE id = ?",
+            [id.into()],
+        );
+        if let Some(row) = db.query_one_raw(read).await? {
+            claimed.push(Claimed {
+                id: row.try_get("", "id")?,
+                payload: row.try_get("", "payload")?,
+                attempts: row.try_get("", "attempts")?,
+            });
+        }
+    }
     Ok(claimed)
 }
 

@@ -59,17 +59,20 @@ pub async fn import(
 ) -> Result<ImportReport, DbErr> {
     let mut imported = 0;
     let now = Utc::now();
-    for chunk in codes.chunks(500) {
+    // Where a duplicate is an error (MariaDB/MySQL), one code per statement: the error then
+    // names the one code skipped.
+    let plain = super::plain_inserts(db);
+    for chunk in codes.chunks(if plain { 1 } else { 500 }) {
         let mut statement = Query::insert();
-        statement
-            .into_table(Entity)
-            .columns([
-                Column::PublisherProductId,
-                Column::Code,
-                Column::Status,
-                Column::ImportedAt,
-            ])
-            .on_conflict(OnConflict::column(Column::Code).do_nothing().to_owned());
+        statement.into_table(Entity).columns([
+            Column::PublisherProductId,
+            Column::Code,
+            Column::Status,
+            Column::ImportedAt,
+        ]);
+        if !plain {
+            statement.on_conflict(OnConflict::column(Column::Code).do_nothing().to_owned());
+        }
         for code in chunk {
             statement.values_panic([
                 product.into(),
@@ -78,7 +81,8 @@ pub async fn import(
                 now.into(),
             ]);
         }
-        imported += db.execute(&statement).await?.rows_affected();
+        imported += super::unless_taken(db.execute(&statement).await)?
+            .map_or(0, |done| done.rows_affected());
     }
     Ok(ImportReport {
         imported,
@@ -97,6 +101,7 @@ pub async fn allocate(
 ) -> Result<Option<String>, DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
+        DbBackend::MySql => return allocate_by_id(db, product, fulfillment).await,
         DbBackend::Postgres => {
             "UPDATE pool_key SET status = 'allocated', allocated_at = $1, allocated_to = $2 \
              WHERE id = (SELECT id FROM pool_key WHERE publisher_product_id = $3 \
@@ -119,6 +124,35 @@ pub async fn allocate(
         Some(row) => Ok(Some(row.try_get("", "code")?)),
         None => Ok(None),
     }
+}
+
+/// [`allocate`] on MariaDB/MySQL, which cannot `UPDATE … RETURNING` nor update a table they
+/// select from: the row is locked by the select (skipping rows other calls hold, MariaDB 10.6
+/// and MySQL 8), then updated by id, both in the caller's transaction.
+async fn allocate_by_id(
+    db: &impl ConnectionTrait,
+    product: &str,
+    fulfillment: &str,
+) -> Result<Option<String>, DbErr> {
+    let select = Statement::from_sql_and_values(
+        DbBackend::MySql,
+        "SELECT id, code FROM pool_key WHERE publisher_product_id = ? AND status = 'available' \
+         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        [product.into()],
+    );
+    let Some(row) = db.query_one_raw(select).await? else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get("", "id")?;
+    let code: String = row.try_get("", "code")?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::MySql,
+        "UPDATE pool_key SET status = 'allocated', allocated_at = ?, allocated_to = ? \
+         WHERE id = ?",
+        [Utc::now().into(), fulfillment.into(), id.into()],
+    ))
+    .await?;
+    Ok(Some(code))
 }
 
 /// How many codes of the product are still available.

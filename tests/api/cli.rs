@@ -197,8 +197,8 @@ fn check_config_refuses_what_serve_would_fail_on_and_warns_on_weak_signatures() 
         ("NEXKEY_BIND", "127.0.0.1", "bind"),
         (
             "NEXKEY_DATABASE_URL",
-            "mysql://root@db/nexkey",
-            "\"mysql\" is not supported",
+            "mssql://sa@db/nexkey",
+            "\"mssql\" is not supported",
         ),
         ("NEXKEY_DATABASE_URL", "nexkey.db", "is not supported"),
         (

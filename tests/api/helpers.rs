@@ -14,7 +14,7 @@ pub const USER: &str = "nexway";
 pub const PASSWORD: &str = "correct-horse-battery";
 
 pub struct TestApp {
-    /// "sqlite" or "postgres", printed in assertion messages.
+    /// "sqlite", "postgres" or "mysql", printed in assertion messages.
     pub backend: &'static str,
     pub address: SocketAddr,
     pub db: DatabaseConnection,
@@ -23,7 +23,7 @@ pub struct TestApp {
     _dir: std::sync::Arc<tempfile::TempDir>,
 }
 
-/// One app per available backend: SQLite always, PostgreSQL when configured.
+/// One app per available backend: SQLite always, then each server of [`test_servers`].
 pub async fn backends() -> Vec<TestApp> {
     backends_with(|_| {}).await
 }
@@ -31,15 +31,39 @@ pub async fn backends() -> Vec<TestApp> {
 /// As [`backends`], with settings adjusted by `configure` (policies, limits…).
 pub async fn backends_with(configure: impl Fn(&mut Settings)) -> Vec<TestApp> {
     let mut apps = vec![spawn_app(Backend::Sqlite, &configure).await];
-    if let Ok(url) = std::env::var("NEXKEY_TEST_DATABASE_URL") {
-        apps.push(spawn_app(Backend::Postgres(url), &configure).await);
+    for server in test_servers() {
+        apps.push(spawn_app(Backend::Server(server), &configure).await);
     }
     apps
 }
 
+/// The database servers the suite also runs on: `NEXKEY_TEST_DATABASE_URL`, a comma-separated
+/// list of PostgreSQL (`postgres://…`) and MariaDB/MySQL (`mysql://…`) server URLs.
+pub fn test_servers() -> Vec<String> {
+    std::env::var("NEXKEY_TEST_DATABASE_URL")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The backend name of a database URL, for assertion messages.
+pub fn backend_name(url: &str) -> &'static str {
+    if url.starts_with("mysql:") {
+        "mysql"
+    } else if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
 pub enum Backend {
     Sqlite,
-    Postgres(String),
+    /// A fresh database on this server.
+    Server(String),
 }
 
 pub async fn spawn_app(backend: Backend, configure: &impl Fn(&mut Settings)) -> TestApp {
@@ -54,7 +78,7 @@ pub async fn spawn_app(backend: Backend, configure: &impl Fn(&mut Settings)) -> 
     }];
     let (name, url) = match backend {
         Backend::Sqlite => ("sqlite", settings.database_url()),
-        Backend::Postgres(admin_url) => ("postgres", fresh_postgres_database(&admin_url).await),
+        Backend::Server(server) => (backend_name(&server), fresh_database(&server).await),
     };
     settings.database_url = Some(url.clone());
     configure(&mut settings);
@@ -103,16 +127,21 @@ async fn start_server(
     }
 }
 
-/// Creates an empty database for one test on the PostgreSQL server of `admin_url`.
-pub async fn fresh_postgres_database(admin_url: &str) -> String {
+/// Creates an empty database for one test on the server of `admin_url` (PostgreSQL or
+/// MariaDB/MySQL), and returns its URL.
+pub async fn fresh_database(admin_url: &str) -> String {
     let admin = sea_orm::Database::connect(admin_url)
         .await
-        .expect("NEXKEY_TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+        .unwrap_or_else(|e| panic!("NEXKEY_TEST_DATABASE_URL names {admin_url}: {e}"));
     // `NEXKEY_TEST_RUN` tags the databases of one run, so a run drops its own and no other's.
     let run = std::env::var("NEXKEY_TEST_RUN").unwrap_or_else(|_| "local".into());
     let name = format!("nexkey_test_{run}_{}", uuid::Uuid::new_v4().simple());
+    let create = match backend_name(admin_url) {
+        "mysql" => format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+        _ => format!("CREATE DATABASE {name}"),
+    };
     admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .execute_unprepared(&create)
         .await
         .expect("create database");
     admin.close().await.ok();
@@ -120,10 +149,12 @@ pub async fn fresh_postgres_database(admin_url: &str) -> String {
         Some((base, query)) => (base, format!("?{query}")),
         None => (admin_url, String::new()),
     };
-    let server = base
-        .rsplit_once('/')
-        .map(|(server, _)| server)
-        .unwrap_or(base);
+    // The server part: everything before the database path, if the URL names one.
+    let authority_start = base.find("://").map_or(0, |at| at + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
     format!("{server}/{name}{query}")
 }
 

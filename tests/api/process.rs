@@ -144,12 +144,18 @@ fn printed(child: &mut Child) -> String {
 }
 
 #[tokio::test]
-async fn two_processes_sharing_postgresql_issue_one_set_of_codes() {
-    let Ok(admin_url) = std::env::var("NEXKEY_TEST_DATABASE_URL") else {
+async fn two_processes_sharing_a_database_server_issue_one_set_of_codes() {
+    let servers = crate::helpers::test_servers();
+    if servers.is_empty() {
         eprintln!("skipped: NEXKEY_TEST_DATABASE_URL is not set");
-        return;
-    };
-    let database_url = crate::helpers::fresh_postgres_database(&admin_url).await;
+    }
+    for server in servers {
+        two_processes_issue_one_set_of_codes(&server).await;
+    }
+}
+
+async fn two_processes_issue_one_set_of_codes(server: &str) {
+    let database_url = crate::helpers::fresh_database(server).await;
     let dir = tempfile::tempdir().unwrap();
     let envs = [
         ("NEXKEY_NEXWAY_USER", USER),

@@ -134,10 +134,10 @@ async fn sigterm_lets_every_call_in_flight_finish_and_keeps_its_rows() {
         dir.path().join("nexkey.db").display()
     );
     sigterm_with_calls_in_flight(dir.path(), &sqlite).await;
-    if let Ok(admin_url) = std::env::var("NEXKEY_TEST_DATABASE_URL") {
+    for server in crate::helpers::test_servers() {
         let dir = tempfile::tempdir().unwrap();
-        let postgres = crate::helpers::fresh_postgres_database(&admin_url).await;
-        sigterm_with_calls_in_flight(dir.path(), &postgres).await;
+        let database_url = crate::helpers::fresh_database(&server).await;
+        sigterm_with_calls_in_flight(dir.path(), &database_url).await;
     }
 }
 

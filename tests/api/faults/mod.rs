@@ -7,6 +7,7 @@
 mod disk_full;
 mod held_lock;
 mod log_stream;
+mod mariadb_restart;
 mod postgres_restart;
 mod read_only;
 mod sigkill;
@@ -185,15 +186,13 @@ pub fn sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("nexkey.db").display())
 }
 
-/// The PostgreSQL server of the suite, or `None` after printing why the test is skipped.
-pub fn shared_postgres(test: &str) -> Option<String> {
-    match std::env::var("NEXKEY_TEST_DATABASE_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            eprintln!("SKIPPED {test}: NEXKEY_TEST_DATABASE_URL is not set");
-            None
-        }
+/// The database servers of the suite, after printing why the test is skipped when none is.
+pub fn shared_servers(test: &str) -> Vec<String> {
+    let servers = crate::helpers::test_servers();
+    if servers.is_empty() {
+        eprintln!("SKIPPED {test}: NEXKEY_TEST_DATABASE_URL is not set");
     }
+    servers
 }
 
 /// Every answer is either 200 or a 503 with `Retry-After` (never a 500, never another error);

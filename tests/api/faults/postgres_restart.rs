@@ -138,6 +138,30 @@ impl Cluster {
     }
 }
 
+/// A throwaway database server the test may crash and start again.
+pub trait Throwaway {
+    /// The backend's name, in messages.
+    const NAME: &'static str;
+    fn url(&self) -> String;
+    /// Stops the server at once, as a crash would.
+    fn crash(&self);
+    /// Starts it again on the same port and waits for it.
+    fn up(&self) -> Result<(), String>;
+}
+
+impl Throwaway for Cluster {
+    const NAME: &'static str = "postgresql";
+    fn url(&self) -> String {
+        Cluster::url(self)
+    }
+    fn crash(&self) {
+        Cluster::crash(self)
+    }
+    fn up(&self) -> Result<(), String> {
+        Cluster::up(self)
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.data.display().to_string();
@@ -177,6 +201,13 @@ async fn postgresql_crash_and_restart_under_load() {
             return;
         }
     };
+    crash_and_restart_under_load(&cluster).await;
+}
+
+/// Calls before, during and after a crash of `server`: 503s quickly while it is down, recovery
+/// without restarting nexkey once it is up, every answered call stored and replayed.
+pub async fn crash_and_restart_under_load<S: Throwaway>(cluster: &S) {
+    let name = S::NAME;
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let database_url = cluster.url();
@@ -210,21 +241,23 @@ async fn postgresql_crash_and_restart_under_load() {
         assert_eq!(
             assert_200_or_retry_later(&batch).0,
             0,
-            "200 with the database down"
+            "{name}: 200 with the database down"
         );
         for (_, answer) in &batch {
             let took = answer.as_ref().unwrap().took;
-            assert!(took < quickly, "a 503 took {took:?}");
+            assert!(took < quickly, "{name}: a 503 took {took:?}");
         }
     }
     assert_eq!(
         nexkey.ready().await,
         Some(503),
-        "/health/ready with the database down"
+        "{name}: /health/ready with the database down"
     );
 
     // Up again on the same port: recovery without restarting nexkey.
-    cluster.up().expect("restart PostgreSQL");
+    cluster
+        .up()
+        .unwrap_or_else(|e| panic!("{name}: restart: {e}"));
     let restarted = Instant::now();
     loop {
         let batch = batch(&nexkey, &mut next, &mut results).await;
@@ -233,7 +266,7 @@ async fn postgresql_crash_and_restart_under_load() {
         }
         assert!(
             restarted.elapsed() < Duration::from_secs(30),
-            "no recovery 30 s after PostgreSQL came back"
+            "{name}: no recovery 30 s after the server came back"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -243,7 +276,7 @@ async fn postgresql_crash_and_restart_under_load() {
         assert_eq!(
             assert_200_or_retry_later(&batch).0,
             batch.len(),
-            "after recovery"
+            "{name}: after recovery"
         );
     }
     assert_eq!(nexkey.ready().await, Some(200));
@@ -254,7 +287,7 @@ async fn postgresql_crash_and_restart_under_load() {
     let nexkey = launch().start().await;
     assert_replayed(&nexkey, &answered).await;
     eprintln!(
-        "postgresql_crash_and_restart: {} calls, recovered in {:?}, {:?} in all",
+        "{name}_crash_and_restart: {} calls, recovered in {:?}, {:?} in all",
         results.len(),
         recovery,
         started.elapsed()

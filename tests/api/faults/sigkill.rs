@@ -112,9 +112,9 @@ async fn sigkill_mid_run(dir: &std::path::Path, database_url: &str) {
 async fn sigkill_during_concurrent_calls_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     sigkill_mid_run(dir.path(), &sqlite_url(dir.path())).await;
-    if let Ok(admin_url) = std::env::var("NEXKEY_TEST_DATABASE_URL") {
+    for server in crate::helpers::test_servers() {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = crate::helpers::fresh_postgres_database(&admin_url).await;
+        let database_url = crate::helpers::fresh_database(&server).await;
         sigkill_mid_run(dir.path(), &database_url).await;
     }
 }

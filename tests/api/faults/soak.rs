@@ -100,7 +100,7 @@ async fn soak() {
     let dir = tempfile::tempdir().unwrap();
     let (database_url, postgres) = match std::env::var("NEXKEY_SOAK_DATABASE_URL") {
         Ok(admin) => {
-            let url = crate::helpers::fresh_postgres_database(&admin).await;
+            let url = crate::helpers::fresh_database(&admin).await;
             let db = Database::connect(&url).await.unwrap();
             (url, Some(db))
         }

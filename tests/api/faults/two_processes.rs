@@ -1,4 +1,4 @@
-//! (c) Two `serve` processes on one PostgreSQL: started together on an empty database both
+//! (c) Two `serve` processes on one PostgreSQL or MariaDB/MySQL database: started together on an empty database both
 //! migrate and both become ready (the migrations applied once); given the same calls at once they
 //! issue one set of codes.
 
@@ -7,17 +7,21 @@ use std::time::Instant;
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Database};
 
-use super::{Call, answered, assert_replayed, assert_stored, shared_postgres};
+use super::{Call, answered, assert_replayed, assert_stored, shared_servers};
 use crate::binary::{Answer, Launch};
-use crate::helpers::{fresh_postgres_database, legacy_new};
+use crate::helpers::{backend_name, fresh_database, legacy_new};
 
 #[tokio::test]
-async fn two_processes_start_together_on_an_empty_postgresql_and_share_it() {
-    let Some(admin_url) = shared_postgres("two_processes") else {
-        return;
-    };
+async fn two_processes_start_together_on_an_empty_database_server_and_share_it() {
+    for server in shared_servers("two_processes") {
+        start_together_and_share(&server).await;
+    }
+}
+
+async fn start_together_and_share(admin_url: &str) {
+    let backend = backend_name(admin_url);
     let started = Instant::now();
-    let database_url = fresh_postgres_database(&admin_url).await;
+    let database_url = fresh_database(admin_url).await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 
     // Both spawned at once on the empty database: both migrate, neither dies.
@@ -25,8 +29,8 @@ async fn two_processes_start_together_on_an_empty_postgresql_and_share_it() {
     let mut b = Launch::new(dir_b.path()).database(&database_url).spawn();
     let limit = std::time::Duration::from_secs(30);
     let (ready_a, ready_b) = tokio::join!(a.wait_ready(limit), b.wait_ready(limit));
-    ready_a.expect("the first process");
-    ready_b.expect("the second process");
+    ready_a.unwrap_or_else(|e| panic!("{backend}: the first process: {e}"));
+    ready_b.unwrap_or_else(|e| panic!("{backend}: the second process: {e}"));
 
     let db = Database::connect(&database_url).await.unwrap();
     let applied = db
@@ -65,7 +69,11 @@ async fn two_processes_start_together_on_an_empty_postgresql_and_share_it() {
     let results: Vec<(Call, Result<Answer, String>)> = futures::future::join_all(sends).await;
     for (call, result) in &results {
         let answer = result.as_ref().expect("an answer");
-        assert_eq!(answer.status, 200, "{}: {}", call.body, answer.body);
+        assert_eq!(
+            answer.status, 200,
+            "{backend}: {}: {}",
+            call.body, answer.body
+        );
     }
     // `answered` checks that the four answers of each call are the same bytes.
     let answered = answered(&results);
@@ -82,5 +90,5 @@ async fn two_processes_start_together_on_an_empty_postgresql_and_share_it() {
         3 * calls.len() as u64,
         "one set of codes per call"
     );
-    eprintln!("two_processes: {:?}", started.elapsed());
+    eprintln!("two_processes {backend}: {:?}", started.elapsed());
 }

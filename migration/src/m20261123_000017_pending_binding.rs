@@ -4,6 +4,8 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::dialect;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -14,7 +16,10 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(Fulfillment::Table)
-                    .add_column(text_null(Fulfillment::PendingBuyer))
+                    .add_column(dialect::long_text(
+                        manager,
+                        text_null(Fulfillment::PendingBuyer),
+                    ))
                     .to_owned(),
             )
             .await
