@@ -221,12 +221,14 @@ pub async fn search(
         ),
         None => None,
     };
+    // Pasted ids often carry spaces; Nexway's are stored trimmed (and MySQL's PAD SPACE
+    // collations would ignore trailing ones where SQLite and PostgreSQL do not).
     let search = Search {
         customer_id,
-        nexway_fulfillment_id: filter.nexway_fulfillment_id.as_deref(),
-        publisher_fulfillment_id: filter.publisher_fulfillment_id.as_deref(),
-        order_id: filter.order_id.as_deref(),
-        product: filter.product.as_deref(),
+        nexway_fulfillment_id: filter.nexway_fulfillment_id.as_deref().map(str::trim),
+        publisher_fulfillment_id: filter.publisher_fulfillment_id.as_deref().map(str::trim),
+        order_id: filter.order_id.as_deref().map(str::trim),
+        product: filter.product.as_deref().map(str::trim),
         status: filter.status,
         today: Utc::now().date_naive(),
     };

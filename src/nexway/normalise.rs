@@ -193,13 +193,14 @@ fn current(operation: Operation, body: FulfillmentBody) -> Result<Command, Error
             )?,
             nexway_user_id: id("user.id", user.and_then(|u| u.id).and_then(loose_text))?,
         },
-        external_context: text(
-            "checkout.cartExternalContext",
-            checkout
-                .and_then(|c| c.cart_external_context)
-                .or(product.external_context),
-            MAX_TEXT,
-        )?,
+        external_context: match checkout.and_then(|c| c.cart_external_context) {
+            Some(context) => text("checkout.cartExternalContext", Some(context), MAX_TEXT)?,
+            None => text(
+                "product.externalContext",
+                product.external_context,
+                MAX_TEXT,
+            )?,
+        },
         trial,
         more_publisher_fulfillment_ids: publisher_ids.collect(),
     })

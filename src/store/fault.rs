@@ -113,7 +113,8 @@ fn of_mysql(number: u16) -> Fault {
     match number {
         // Lock wait timeout, deadlock, statement time limit (MariaDB 1969, MySQL 3024), table
         // definition lock (lock_wait_timeout, also 1205), too many connections.
-        1205 | 1213 | 1969 | 3024 | 1040 => Fault::Contention,
+        // A statement an operator interrupted (`KILL QUERY`, 1317) is one to retry too.
+        1205 | 1213 | 1969 | 3024 | 1040 | 1317 => Fault::Contention,
         // Disk full (1021), table full (1114), out of memory (1037, 1038), read-only server
         // (1290, 1792), server shutting down (1053), lost or refused connections (2002, 2003,
         // 2006, 2013, 1927 connection killed), I/O errors (1030 storage engine, 1026, 3, 9, 28).
@@ -247,6 +248,7 @@ mod tests {
         );
         assert_eq!(of_mysql(3024), Fault::Contention, "MySQL statement timeout");
         assert_eq!(of_mysql(1040), Fault::Contention, "too many connections");
+        assert_eq!(of_mysql(1317), Fault::Contention, "query interrupted");
         assert_eq!(of_mysql(1021), Fault::Storage, "disk full");
         assert_eq!(of_mysql(1114), Fault::Storage, "table full");
         assert_eq!(of_mysql(2013), Fault::Storage, "lost connection");

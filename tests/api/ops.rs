@@ -236,3 +236,31 @@ async fn every_answer_carries_a_request_id() {
         assert!(unknown.headers().contains_key("x-request-id"));
     }
 }
+
+#[tokio::test]
+async fn every_migration_rolls_back_and_applies_again() {
+    for app in backends().await {
+        let backend = app.backend;
+        // Step by step, as `nexkey migrate down` does, to the empty schema and back.
+        let applied = Migrator::get_applied_migrations(&app.db)
+            .await
+            .unwrap()
+            .len();
+        for step in 0..applied {
+            Migrator::down(&app.db, Some(1))
+                .await
+                .unwrap_or_else(|e| panic!("{backend}: down step {step}: {e}"));
+        }
+        assert!(
+            Migrator::get_applied_migrations(&app.db)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        Migrator::up(&app.db, None)
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: up again: {e}"));
+        let (status, answer) = json(app.call("new", &legacy_new("NXF-MIG", "PRD", 1)).await).await;
+        assert_eq!(status, 200, "{backend}: {answer}");
+    }
+}
