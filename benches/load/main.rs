@@ -189,11 +189,7 @@ async fn run_backend(settings: &Settings, admin: Option<&str>) -> usize {
     // The storage limit: one writer and `concurrency` writers, the better of the two.
     let single = storage_limit(&db, 1, settings.duration).await;
     let many = storage_limit(&db, settings.concurrency, settings.duration).await;
-    let storage = if single.rate() >= many.rate() {
-        single
-    } else {
-        many
-    };
+    let storage_rate = single.rate().max(many.rate());
     db.close().await.unwrap();
 
     let server = Server::start(&database);
@@ -279,9 +275,10 @@ async fn run_backend(settings: &Settings, admin: Option<&str>) -> usize {
         );
     };
     let http_limit = Some(("HTTP", http.rate()));
-    let storage_limit = Some(("storage", storage.rate()));
+    let storage_limit = Some(("storage", storage_rate));
     row(&http, None);
-    row(&storage, None);
+    row(&single, None);
+    row(&many, None);
     row(&new_one, storage_limit);
     row(&new_ten, storage_limit);
     row(&replay, http_limit);
@@ -293,10 +290,12 @@ async fn run_backend(settings: &Settings, admin: Option<&str>) -> usize {
         settings.concurrency
     );
     println!();
-    [&storage, &new_one, &new_ten, &replay, &lookup, &lifecycle]
-        .iter()
-        .map(|figure| figure.failed)
-        .sum()
+    [
+        &single, &many, &new_one, &new_ten, &replay, &lookup, &lifecycle,
+    ]
+    .iter()
+    .map(|figure| figure.failed)
+    .sum()
 }
 
 /// What the bulk load leaves for the run: codes to look up and lives to suspend.
@@ -444,7 +443,10 @@ async fn storage_limit(db: &DatabaseConnection, writers: usize, duration: Durati
         })
         .collect();
     collect(
-        &format!("storage limit ({writers} writers)"),
+        &format!(
+            "storage limit ({writers} writer{})",
+            if writers == 1 { "" } else { "s" }
+        ),
         tasks,
         started,
     )
