@@ -122,22 +122,28 @@ pub async fn purchase(db: &impl ConnectionTrait, key: &str) -> Result<Option<Pur
     if wanted.is_empty() {
         return Ok(None);
     }
-    let candidates = licenses::by_lookup_key(db, &wanted).await?;
+    // One query: the license with its customer (a parentless license needs no other).
+    let mut candidates = licenses::by_lookup_key_with_owner(db, &wanted).await?;
     // Two codes can differ only by their separators; the one typed exactly wins.
     let exact = candidates
         .iter()
-        .position(|l| l.activation_code == key.trim());
-    let Some(license) = exact
+        .position(|(l, _)| l.activation_code == key.trim());
+    let Some(found) = exact
         .or((!candidates.is_empty()).then_some(0))
-        .map(|i| candidates[i].clone())
+        .map(|i| candidates.swap_remove(i))
     else {
         return Ok(None);
     };
-    Ok(Some(assemble(db, license).await?))
+    let (license, owner) = found;
+    Ok(Some(assemble(db, license, Some(owner)).await?))
 }
 
-/// A license with its customer and its parents, oldest last.
-async fn assemble(db: &impl ConnectionTrait, license: license::Model) -> Result<Purchase> {
+/// A license with its customer (read here unless given) and its parents, oldest last.
+async fn assemble(
+    db: &impl ConnectionTrait,
+    license: license::Model,
+    mut owner: Option<customer::Model>,
+) -> Result<Purchase> {
     let mut chain = vec![license];
     while let Some(parent_id) = chain.last().and_then(|l| l.parent_id) {
         if chain.len() > MAX_GENERATIONS {
@@ -147,8 +153,19 @@ async fn assemble(db: &impl ConnectionTrait, license: license::Model) -> Result<
     }
     let today = Utc::now().date_naive();
     let mut purchase: Option<Purchase> = None;
-    for license in chain.into_iter().rev() {
-        let customer = as_purchased(customers::by_id(db, license.customer_id).await?, &license);
+    let generations = chain.len();
+    for (index, license) in chain.into_iter().rev().enumerate() {
+        // The license asked about (the last here) may come with its customer.
+        let given = if index + 1 == generations {
+            owner.take()
+        } else {
+            None
+        };
+        let customer = match given {
+            Some(customer) => customer,
+            None => customers::by_id(db, license.customer_id).await?,
+        };
+        let customer = as_purchased(customer, &license);
         purchase = Some(Purchase {
             status: effective(license.status, license.end_date, today),
             license,
@@ -235,7 +252,7 @@ pub async fn search(
     let (page, total) = licenses::search(db, &search, page, per_page).await?;
     let mut found = Vec::new();
     for license in page {
-        found.push(assemble(db, license).await?);
+        found.push(assemble(db, license, None).await?);
     }
     Ok((found, total))
 }
@@ -278,7 +295,7 @@ pub async fn act(
         };
         licenses::transition(&txn, license, &transition, &event).await?;
     }
-    let updated = assemble(&txn, licenses::by_id(&txn, id).await?).await?;
+    let updated = assemble(&txn, licenses::by_id(&txn, id).await?, None).await?;
     txn.commit().await?;
     Ok(updated)
 }

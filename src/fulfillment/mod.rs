@@ -5,6 +5,7 @@ mod catalog;
 mod command;
 mod mint;
 pub mod plan;
+mod replays;
 pub mod scope;
 mod service;
 mod status;

@@ -12,6 +12,7 @@ use super::catalog::Catalog;
 use super::command::{Command, Email, Operation, Trial};
 use super::mint::{Call, Mint, mint};
 use super::plan::{self, Change, Held, Plan};
+use super::replays::{Replays, Stored};
 use super::scope::{self, Found, Reference};
 use super::status::{Status, effective};
 use crate::error::{Error, Result};
@@ -22,6 +23,8 @@ use crate::store::licenses::{self, Buyer, NewEvent, Product, Transition, life_of
 pub struct Service {
     db: DatabaseConnection,
     catalog: Catalog,
+    /// Committed answers of calls whose repeats are always replays (see `replays`).
+    replays: Replays,
 }
 
 /// The answer body of a call, and whether it was replayed from an earlier identical call.
@@ -48,7 +51,11 @@ enum Targets {
 
 impl Service {
     pub fn new(db: DatabaseConnection, catalog: Catalog) -> Self {
-        Service { db, catalog }
+        Service {
+            db,
+            catalog,
+            replays: Replays::default(),
+        }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -104,10 +111,16 @@ impl Service {
             nexway_fulfillment_id: &command.nexway_fulfillment_id,
             order_id: &order_id,
         };
+        if let Some(stored) = self
+            .replays
+            .get(key.operation, key.nexway_fulfillment_id, &order_id)
+        {
+            return replay(&stored.digest, stored.answer.to_string(), &digest);
+        }
         let mut repeat = 0;
         if let Some(done) = fulfillments::find(&self.db, key).await? {
             if !self.is_new_call(&done, command.life()).await? {
-                return replay(done, &digest);
+                return self.replay(done, &digest);
             }
             repeat = done.repeat + 1;
         }
@@ -125,7 +138,7 @@ impl Service {
             let done = fulfillments::find(&self.db, key)
                 .await?
                 .ok_or(Error::Internal)?;
-            return replay(done, &digest);
+            return self.replay(done, &digest);
         };
         let call = Call {
             command: &command,
@@ -148,6 +161,7 @@ impl Service {
         fulfillments::record_answer(&txn, fulfillment_id, &answer).await?;
         txn.commit().await?;
         crate::store::fault::note_commit();
+        self.remember(&command, &order_id, digest, &answer);
         tracing::info!(
             operation = %command.operation,
             nexway_fulfillment_id = %command.nexway_fulfillment_id,
@@ -160,6 +174,32 @@ impl Service {
             answer,
             replayed: false,
         })
+    }
+
+    /// A stored answer read from the database, remembered for the next repeat.
+    fn replay(&self, done: entity::fulfillment::Model, digest: &str) -> Result<Outcome> {
+        let stored = Stored {
+            digest: done.request_digest,
+            answer: done.answer.as_str().into(),
+        };
+        self.replays.insert(
+            done.operation,
+            &done.nexway_fulfillment_id,
+            &done.order_id,
+            stored.clone(),
+        );
+        replay(&stored.digest, done.answer, digest)
+    }
+
+    /// A committed answer, remembered for the call's repeats.
+    fn remember(&self, command: &Command, order_id: &str, digest: String, answer: &str) {
+        let stored = Stored {
+            digest,
+            answer: answer.into(),
+        };
+        let fulfillment = &command.nexway_fulfillment_id;
+        self.replays
+            .insert(command.operation, fulfillment, order_id, stored);
     }
 
     /// Whether a call already answered under this identity arriving again is a new call: a
@@ -592,12 +632,12 @@ fn held(licenses: &[license::Model]) -> Vec<Held> {
 }
 
 /// A stored answer for the same call: the same bytes if the content is the same, else a conflict.
-fn replay(done: entity::fulfillment::Model, digest: &str) -> Result<Outcome> {
-    if done.request_digest != digest {
+fn replay(stored_digest: &str, answer: String, digest: &str) -> Result<Outcome> {
+    if stored_digest != digest {
         return Err(Error::IdempotencyConflict);
     }
     Ok(Outcome {
-        answer: done.answer,
+        answer,
         replayed: true,
     })
 }

@@ -372,7 +372,10 @@ async fn support_searches_licenses_by_every_reference() {
         );
         assert_eq!(total(&search("orderId=ORD-NXF-S1".into()).await.1), 3);
         // Pasted with spaces around: the same on every backend.
-        assert_eq!(total(&search("orderId=%20ORD-NXF-S1%20%20".into()).await.1), 3);
+        assert_eq!(
+            total(&search("orderId=%20ORD-NXF-S1%20%20".into()).await.1),
+            3
+        );
         assert_eq!(total(&search("status=canceled".into()).await.1), 1);
         assert_eq!(
             total(&search("product=OTHER&status=canceled".into()).await.1),

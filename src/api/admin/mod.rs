@@ -19,7 +19,7 @@ use poem_openapi::types::ToJSON;
 
 use super::ApiTags;
 use super::activation::ActivationDto;
-use super::params::{EventStateFilter, StatusFilter};
+use super::params::{EventStateFilter, KeyParam, StatusFilter};
 use crate::admin::{self, Filter};
 use crate::fulfillment::{ManualAction, Service, Status};
 use crate::keygen::GeneratorKind;
@@ -113,12 +113,8 @@ impl AdminApi {
         request: &Request,
         auth: AdminAuth,
         /// The license key (case and separators do not matter).
-        #[oai(validator(
-            min_length = 1,
-            max_length = 256,
-            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
-        ))]
-        key: Path<String>,
+        #[oai(validator(custom = "super::params::KeyCheck"))]
+        key: Path<KeyParam>,
     ) -> AdminResponse<PurchaseDto> {
         self.respond(
             async {
@@ -236,12 +232,8 @@ impl AdminApi {
         request: &Request,
         auth: AdminAuth,
         /// The license key (case and separators do not matter).
-        #[oai(validator(
-            min_length = 1,
-            max_length = 256,
-            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
-        ))]
-        key: Path<String>,
+        #[oai(validator(custom = "super::params::KeyCheck"))]
+        key: Path<KeyParam>,
     ) -> AdminResponse<LicenseDetail> {
         self.respond(
             async {
@@ -266,12 +258,8 @@ impl AdminApi {
         request: &Request,
         auth: AdminAuth,
         /// The license key (case and separators do not matter).
-        #[oai(validator(
-            min_length = 1,
-            max_length = 256,
-            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
-        ))]
-        key: Path<String>,
+        #[oai(validator(custom = "super::params::KeyCheck"))]
+        key: Path<KeyParam>,
         body: Json<ActionRequest>,
     ) -> AdminResponse<LicenseDetail> {
         self.respond(
@@ -297,12 +285,8 @@ impl AdminApi {
         request: &Request,
         auth: AdminAuth,
         /// The license key (case and separators do not matter).
-        #[oai(validator(
-            min_length = 1,
-            max_length = 256,
-            pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
-        ))]
-        key: Path<String>,
+        #[oai(validator(custom = "super::params::KeyCheck"))]
+        key: Path<KeyParam>,
         body: Json<ActionRequest>,
     ) -> AdminResponse<LicenseDetail> {
         self.respond(
