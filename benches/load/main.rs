@@ -10,7 +10,8 @@
 //! - `NEXKEY_LOAD_LICENSES`: licenses preloaded in bulk before the run (10000 by default);
 //! - `NEXKEY_LOAD_SECS`: seconds per measured path (3 by default);
 //! - `NEXKEY_LOAD_CONCURRENCY`: calls in flight (32 by default);
-//! - `NEXKEY_LOAD_POSTGRES_URL` (else `NEXKEY_TEST_DATABASE_URL`): a PostgreSQL server's admin URL;
+//! - `NEXKEY_LOAD_POSTGRES_URL` (else the PostgreSQL one of `NEXKEY_TEST_DATABASE_URL`): a
+//!   PostgreSQL server's admin URL;
 //!   a fresh database is made on it for the run and dropped afterwards. Without one, SQLite only;
 //! - `NEXKEY_LOAD_BACKENDS`: `sqlite`, `postgres` or both (comma separated; both by default).
 
@@ -55,9 +56,15 @@ fn main() {
         concurrency: env_or("NEXKEY_LOAD_CONCURRENCY", 32),
     };
     let wanted = std::env::var("NEXKEY_LOAD_BACKENDS").unwrap_or("sqlite,postgres".into());
-    let postgres = std::env::var("NEXKEY_LOAD_POSTGRES_URL")
-        .or_else(|_| std::env::var("NEXKEY_TEST_DATABASE_URL"))
-        .ok();
+    // The test variable may list several servers: the PostgreSQL one among them.
+    let postgres = std::env::var("NEXKEY_LOAD_POSTGRES_URL").ok().or_else(|| {
+        std::env::var("NEXKEY_TEST_DATABASE_URL")
+            .ok()?
+            .split(',')
+            .map(str::trim)
+            .find(|url| url.starts_with("postgres"))
+            .map(str::to_owned)
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

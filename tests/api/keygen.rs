@@ -415,7 +415,11 @@ async fn keys_commands_import_make_key_pairs_and_verify() {
     let middle = (code.len() / 2..code.len())
         .find(|&i| code.as_bytes()[i].is_ascii_alphanumeric())
         .unwrap();
-    let other = if &code[middle..=middle] == "A" { "B" } else { "A" };
+    let other = if &code[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     let forged = format!("{}{other}{}", &code[..middle], &code[middle + 1..]);
     let out = nexkey(
         &["keys", "verify", "--public-key", &public_key, &forged],
