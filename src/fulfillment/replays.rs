@@ -17,6 +17,12 @@ use super::command::Operation;
 /// the newer fills, so a recently used answer survives at least half the capacity of others).
 const CAPACITY: usize = 20_000;
 
+/// Answer bytes kept at most, split the same way (an answer of a thousand codes is 110 kB).
+const BYTES: usize = 32 << 20;
+
+/// Answers larger than this are left to the database: a few such would crowd out the rest.
+const LARGEST: usize = 64 << 10;
+
 /// A call's identity: operation, Nexway's fulfillment id, order id (or "").
 type Key = (Operation, String, String);
 
@@ -28,7 +34,21 @@ pub struct Stored {
 
 #[derive(Default)]
 pub struct Replays {
-    generations: Mutex<[HashMap<Key, Stored>; 2]>,
+    generations: Mutex<[Generation; 2]>,
+}
+
+#[derive(Default)]
+struct Generation {
+    entries: HashMap<Key, Stored>,
+    bytes: usize,
+}
+
+impl Generation {
+    fn remove(&mut self, key: &Key) -> Option<Stored> {
+        let stored = self.entries.remove(key)?;
+        self.bytes -= stored.answer.len();
+        Some(stored)
+    }
 }
 
 /// Whether repeats of this operation are replays of its first answer, whatever happened since.
@@ -47,7 +67,7 @@ impl Replays {
         let key = (operation, fulfillment.to_owned(), order.to_owned());
         // A panic while holding the lock leaves whole entries: keep using them.
         let mut generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(stored) = generations[0].get(&key) {
+        if let Some(stored) = generations[0].entries.get(&key) {
             return Some(stored.clone());
         }
         // Found in the older generation: move it to the newer so it stays.
@@ -58,7 +78,7 @@ impl Replays {
 
     /// Remembers a committed answer (of an operation whose repeats are replays).
     pub fn insert(&self, operation: Operation, fulfillment: &str, order: &str, stored: Stored) {
-        if !always_replayed(operation) {
+        if !always_replayed(operation) || stored.answer.len() > LARGEST {
             return;
         }
         let key = (operation, fulfillment.to_owned(), order.to_owned());
@@ -66,17 +86,27 @@ impl Replays {
         Self::put(&mut generations, key, stored);
     }
 
-    fn put(generations: &mut [HashMap<Key, Stored>; 2], key: Key, stored: Stored) {
-        if generations[0].len() >= CAPACITY / 2 {
+    fn put(generations: &mut [Generation; 2], key: Key, stored: Stored) {
+        let newer = &generations[0];
+        if newer.entries.len() >= CAPACITY / 2 || newer.bytes + stored.answer.len() > BYTES / 2 {
             generations[1] = std::mem::take(&mut generations[0]);
         }
-        generations[0].insert(key, stored);
+        let newer = &mut generations[0];
+        newer.remove(&key);
+        newer.bytes += stored.answer.len();
+        newer.entries.insert(key, stored);
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         let generations = self.generations.lock().unwrap();
-        generations[0].len() + generations[1].len()
+        generations[0].entries.len() + generations[1].entries.len()
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        let generations = self.generations.lock().unwrap();
+        generations[0].bytes + generations[1].bytes
     }
 }
 
@@ -117,5 +147,18 @@ mod tests {
         }
         assert!(replays.len() <= CAPACITY);
         assert!(replays.get(Operation::New, "0", "").is_none());
+    }
+
+    #[test]
+    fn stays_bounded_in_bytes_and_leaves_the_largest_answers_to_the_database() {
+        let replays = Replays::default();
+        let big = "x".repeat(LARGEST);
+        for i in 0..(BYTES / LARGEST) * 3 {
+            replays.insert(Operation::New, &i.to_string(), "", stored(&big));
+            assert!(replays.bytes() <= BYTES, "{} bytes", replays.bytes());
+        }
+        let huge = "x".repeat(LARGEST + 1);
+        replays.insert(Operation::New, "huge", "", stored(&huge));
+        assert!(replays.get(Operation::New, "huge", "").is_none());
     }
 }
