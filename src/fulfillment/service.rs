@@ -240,8 +240,16 @@ impl Service {
             // Its own fulfillment id, already holding codes of another life, is refused too: it
             // would make that life's later calls find two lives and be refused for good.
             let life = command.life();
-            let existing = licenses::by_life(txn, life).await?;
             let own = licenses::by_fulfillment_id(txn, &command.nexway_fulfillment_id).await?;
+            // Usually the call's own id names its life: then its rows hold the life's already.
+            let existing = if life == command.nexway_fulfillment_id {
+                own.iter()
+                    .filter(|license| life_of(license) == life)
+                    .cloned()
+                    .collect()
+            } else {
+                licenses::by_life(txn, life).await?
+            };
             if own.iter().any(|license| life_of(license) != life)
                 || !self.is_buyers(txn, command, &existing).await?
             {
