@@ -52,7 +52,8 @@ impl App {
         generators: &GeneratorRegistry,
     ) -> Result<Self, ConfigError> {
         crate::metrics::label_products(settings.products.keys().map(String::as_str));
-        let service = Arc::new(Service::new(db, settings.catalog(generators)?));
+        let wait = crate::store::Waits::within(settings.request_timeout()).lock;
+        let service = Arc::new(Service::new(db, settings.catalog(generators)?, wait));
         // Events are recorded only while reporting is configured.
         let dmp = settings.dmp.enabled().then(|| crate::dmp::Meta {
             salesunit_id: settings.dmp.salesunit_id.clone(),
@@ -80,7 +81,7 @@ pub fn api_service(app: &App) -> OpenApiService<(WebhookApi, AdminApi, OpsApi, A
         app.admin_gate.clone(),
         app.purchase_url.clone(),
     );
-    let ops = OpsApi::new(app.service.db().clone());
+    let ops = OpsApi::new(app.service.writer().clone());
     let activation = ActivationApi::new(app.activations.clone(), app.activation_rate_limit);
     OpenApiService::new(
         (WebhookApi::new(app.service.clone()), admin, ops, activation),
@@ -286,7 +287,7 @@ pub async fn serve(settings: Settings, generators: GeneratorRegistry) -> anyhow:
     }
     // One signal stops both the server and the DMP sender (on an error, the process ends).
     let (stopping, stop) = tokio::sync::watch::channel(false);
-    let sender = crate::dmp::spawn(settings.dmp.endpoint(), db.clone(), stop)
+    let sender = crate::dmp::spawn(settings.dmp.endpoint(), app.service.writer().clone(), stop)
         .context("cannot start the DMP sender")?;
     if sender.is_none() {
         tracing::info!("reporting to Nexway's DMP is off (NEXKEY_DMP_URL unset)");

@@ -5,7 +5,7 @@ use sea_orm::DbErr;
 
 /// Everything a call can fail with. Messages are safe to show to the caller; internal details
 /// (database errors, I/O) are logged where they happen and never returned.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     InvalidRequest(String),

@@ -428,17 +428,17 @@ async fn storage_limit(db: &DatabaseConnection, writers: usize, duration: Durati
         .map(|writer| {
             let db = db.clone();
             tokio::spawn(async move {
-                let email = Email::parse(EMAIL).unwrap();
-                let buyer = CommandBuyer {
-                    email: Some(email.clone()),
-                    ..Default::default()
-                };
                 let mut latencies = Vec::new();
                 let mut failed = 0;
                 let mut n = 0;
                 while Instant::now() < until {
                     let call = Instant::now();
                     let id = format!("BARE-{writers}-{writer}-{n}");
+                    let email = Email::parse(&buyer_of(&id)).unwrap();
+                    let buyer = CommandBuyer {
+                        email: Some(email.clone()),
+                        ..Default::default()
+                    };
                     n += 1;
                     match bare_new(&db, &id, &email, &buyer).await {
                         Ok(()) => latencies.push(call.elapsed().as_micros() as u32),
@@ -572,6 +572,8 @@ impl Call {
     }
 }
 
+/// A sale: each to a buyer of its own, as most sales are (a returning buyer's `new` reads the
+/// customer row once more).
 fn new_body(fulfillment: &str, quantity: u32) -> String {
     serde_json::json!({
         "product": {
@@ -580,9 +582,14 @@ fn new_body(fulfillment: &str, quantity: u32) -> String {
             "publisherProductId": PRODUCT,
             "quantity": quantity
         },
-        "user": {"email": EMAIL, "firstName": "Ada", "lastName": "Lovelace"}
+        "user": {"email": buyer_of(fulfillment), "firstName": "Ada", "lastName": "Lovelace"}
     })
     .to_string()
+}
+
+/// The buyer of a sale in the run: one per fulfillment.
+fn buyer_of(fulfillment: &str) -> String {
+    format!("{}@example.com", fulfillment.to_lowercase())
 }
 
 /// `concurrency` workers calling `make(worker, n)` one after another for the run's duration;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use entity::activation;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 use super::rules::{self, Code, Fingerprint, Refusal};
 use super::token;
@@ -104,54 +104,69 @@ impl Activations {
         let fingerprint =
             Fingerprint::parse(fingerprint).map_err(ActivationError::InvalidRequest)?;
         let name = rules::parse_name(name).map_err(ActivationError::InvalidRequest)?;
-        let txn = self.service.db().begin().await.map_err(Error::from)?;
-        // The lock first: concurrent activations of one license count its machines in turn.
-        licenses::lock_by_key(&txn, key).await?;
-        let purchase = find(&txn, key).await?;
-        let license_id = purchase.license.id;
-        let existing = activations::find(&txn, license_id, fingerprint.as_str()).await?;
-        let count = activations::count(&txn, license_id).await?;
-        let policy = self
+        let (service, dmp, key) = (self.service.clone(), self.dmp.clone(), key.to_owned());
+        let (activation, created, purchase, count) = self
             .service
-            .catalog()
-            .policy_or_defaults(&purchase.license.publisher_product_id);
-        if let Some(activation) = existing {
-            // Already this machine's: the license must still be usable, the seat is its own.
-            rules::may_activate(purchase.status, 0, None)?;
-            txn.commit().await.map_err(Error::from)?;
-            return Ok(Activated {
-                activation,
-                created: false,
-                license: self.facts(&purchase, count),
-            });
-        }
-        rules::may_activate(purchase.status, count, policy.max_activations)?;
-        let now = Utc::now();
-        let activation =
-            activations::insert(&txn, license_id, fingerprint.as_str(), name.as_deref(), now)
-                .await?;
-        if let Some(meta) = &self.dmp {
-            let payload =
-                dmp::event::register_licences(&purchase.license, &purchase.customer, meta, now);
-            outbox::insert(
-                &txn,
-                dmp::REGISTER_LICENCES,
-                Some(license_id),
-                &payload.to_string(),
-                now,
-            )
+            .writer()
+            .run(move |txn| {
+                Box::pin(async move {
+                    // The lock first: concurrent activations of one license count its machines
+                    // in turn.
+                    licenses::lock_by_key(txn, &key).await?;
+                    let purchase = find(txn, &key).await?;
+                    let license_id = purchase.license.id;
+                    let existing = activations::find(txn, license_id, fingerprint.as_str()).await?;
+                    let count = activations::count(txn, license_id).await?;
+                    if let Some(activation) = existing {
+                        // Already this machine's: the license must still be usable, the seat is
+                        // its own.
+                        rules::may_activate(purchase.status, 0, None)?;
+                        return Ok::<_, ActivationError>((activation, false, purchase, count));
+                    }
+                    let policy = service
+                        .catalog()
+                        .policy_or_defaults(&purchase.license.publisher_product_id);
+                    rules::may_activate(purchase.status, count, policy.max_activations)?;
+                    let now = Utc::now();
+                    let activation = activations::insert(
+                        txn,
+                        license_id,
+                        fingerprint.as_str(),
+                        name.as_deref(),
+                        now,
+                    )
+                    .await?;
+                    if let Some(meta) = &dmp {
+                        let payload = dmp::event::register_licences(
+                            &purchase.license,
+                            &purchase.customer,
+                            meta,
+                            now,
+                        );
+                        outbox::insert(
+                            txn,
+                            dmp::REGISTER_LICENCES,
+                            Some(license_id),
+                            &payload.to_string(),
+                            now,
+                        )
+                        .await?;
+                    }
+                    Ok((activation, true, purchase, count + 1))
+                })
+            })
             .await?;
+        if created {
+            tracing::info!(
+                license = purchase.license.id,
+                activation = activation.id,
+                "machine activated"
+            );
         }
-        txn.commit().await.map_err(Error::from)?;
-        tracing::info!(
-            license = license_id,
-            activation = activation.id,
-            "machine activated"
-        );
         Ok(Activated {
             activation,
-            created: true,
-            license: self.facts(&purchase, count + 1),
+            created,
+            license: self.facts(&purchase, count),
         })
     }
 
@@ -202,14 +217,22 @@ impl Activations {
     pub async fn deactivate(&self, key: &str, fingerprint: &str) -> Result<()> {
         let fingerprint =
             Fingerprint::parse(fingerprint).map_err(ActivationError::InvalidRequest)?;
-        let txn = self.service.db().begin().await.map_err(Error::from)?;
-        licenses::lock_by_key(&txn, key).await?;
-        let purchase = find(&txn, key).await?;
-        if !activations::delete(&txn, purchase.license.id, fingerprint.as_str()).await? {
-            return Err(ActivationError::NotActivated);
-        }
-        txn.commit().await.map_err(Error::from)?;
-        tracing::info!(license = purchase.license.id, "machine deactivated");
+        let key = key.to_owned();
+        let license = self
+            .service
+            .writer()
+            .run(move |txn| {
+                Box::pin(async move {
+                    licenses::lock_by_key(txn, &key).await?;
+                    let purchase = find(txn, &key).await?;
+                    if !activations::delete(txn, purchase.license.id, fingerprint.as_str()).await? {
+                        return Err(ActivationError::NotActivated);
+                    }
+                    Ok(purchase.license.id)
+                })
+            })
+            .await?;
+        tracing::info!(license, "machine deactivated");
         Ok(())
     }
 

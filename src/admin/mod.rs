@@ -4,13 +4,14 @@
 
 use chrono::Utc;
 use entity::{customer, fulfillment, license, license_event};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 use crate::error::{Error, Result};
 use crate::fulfillment::{
     Catalog, MAX_GENERATIONS, ManualAction, Status, Step, effective, manual_step,
 };
 use crate::store::licenses::{self, NewEvent, Search, Transition, lookup_key};
+use crate::store::writer::Writer;
 use crate::store::{customers, fulfillments, outbox, pool};
 
 /// A license as support sees it: its buyer, its effective status and the license it replaced.
@@ -259,7 +260,7 @@ pub async fn search(
 
 /// Revokes or reinstates a license by hand, with the reason written to its events.
 pub async fn act(
-    db: &DatabaseConnection,
+    writer: &Writer,
     key: &str,
     action: ManualAction,
     reason: &str,
@@ -270,47 +271,55 @@ pub async fn act(
             "a reason of 1 to 1000 characters is required".into(),
         ));
     }
-    let txn = db.begin().await?;
-    licenses::lock_by_key(&txn, key).await?;
-    let Some(found) = purchase(&txn, key).await? else {
-        return Err(Error::NotFound);
-    };
-    let license = licenses::by_id_for_update(&txn, found.license.id).await?;
-    let today = Utc::now().date_naive();
-    let from = effective(license.status, license.end_date, today);
-    let id = license.id;
-    if let Step::To(to) = manual_step(action, from)? {
-        let transition = Transition {
-            status: to,
-            end_date: None,
-            product: None,
-            trial: None,
-        };
-        let event = NewEvent {
-            from: Some(from),
-            to,
-            cause: action.cause(),
-            fulfillment_id: None,
-            reason: Some(reason.to_owned()),
-        };
-        licenses::transition(&txn, license, &transition, &event).await?;
-    }
-    let updated = assemble(&txn, licenses::by_id(&txn, id).await?, None).await?;
-    txn.commit().await?;
-    Ok(updated)
+    let (key, reason) = (key.to_owned(), reason.to_owned());
+    writer
+        .run(move |txn| {
+            Box::pin(async move {
+                licenses::lock_by_key(txn, &key).await?;
+                let Some(found) = purchase(txn, &key).await? else {
+                    return Err(Error::NotFound);
+                };
+                let license = licenses::by_id_for_update(txn, found.license.id).await?;
+                let today = Utc::now().date_naive();
+                let from = effective(license.status, license.end_date, today);
+                let id = license.id;
+                if let Step::To(to) = manual_step(action, from)? {
+                    let transition = Transition {
+                        status: to,
+                        end_date: None,
+                        product: None,
+                        trial: None,
+                    };
+                    let event = NewEvent {
+                        from: Some(from),
+                        to,
+                        cause: action.cause(),
+                        fulfillment_id: None,
+                        reason: Some(reason),
+                    };
+                    licenses::transition(txn, license, &transition, &event).await?;
+                }
+                assemble(txn, licenses::by_id(txn, id).await?, None).await
+            })
+        })
+        .await
 }
 
 /// Removes one activation of a license by hand (a machine the buyer lost, a seat to free):
 /// false when the license has no such activation. NotFound when there is no such license.
-pub async fn remove_activation(db: &DatabaseConnection, key: &str, id: i64) -> Result<bool> {
-    let txn = db.begin().await?;
-    licenses::lock_by_key(&txn, key).await?;
-    let Some(found) = purchase(&txn, key).await? else {
-        return Err(Error::NotFound);
-    };
-    let removed = crate::store::activations::delete_by_id(&txn, found.license.id, id).await?;
-    txn.commit().await?;
-    Ok(removed)
+pub async fn remove_activation(writer: &Writer, key: &str, id: i64) -> Result<bool> {
+    let key = key.to_owned();
+    writer
+        .run(move |txn| {
+            Box::pin(async move {
+                licenses::lock_by_key(txn, &key).await?;
+                let Some(found) = purchase(txn, &key).await? else {
+                    return Err(Error::NotFound);
+                };
+                Ok(crate::store::activations::delete_by_id(txn, found.license.id, id).await?)
+            })
+        })
+        .await
 }
 
 /// One page of the DMP outbox, newest first, optionally in one state.

@@ -6,13 +6,14 @@ use migration::{Migrator, MigratorTrait};
 use poem::Request;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{ErrorCode, HttpError, REALM_METRICS, RETRY_STORAGE};
 use super::{ErrorBody, ErrorDetail};
+use crate::error::Error;
+use crate::store::writer::Writer;
 
 #[derive(Tags)]
 enum OpsTags {
@@ -80,12 +81,19 @@ const STORAGE_FAULT_WINDOW: Duration = Duration::from_secs(10);
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct OpsApi {
-    db: DatabaseConnection,
+    /// The readiness probe's write takes its turn with the calls' writes.
+    writer: Writer,
+}
+
+/// Why readiness could not be checked.
+enum Unchecked {
+    Schema(sea_orm::DbErr),
+    Write,
 }
 
 impl OpsApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        OpsApi { db }
+    pub fn new(writer: Writer) -> Self {
+        OpsApi { writer }
     }
 
     /// None when ready, else why not. Ready means the schema is current and the database
@@ -99,11 +107,21 @@ impl OpsApi {
             );
         }
         let check = async {
-            let pending = Migrator::get_pending_migrations_read_only(&self.db).await?;
+            let pending = Migrator::get_pending_migrations_read_only(self.writer.db())
+                .await
+                .map_err(Unchecked::Schema)?;
             if pending.is_empty() {
-                crate::store::db::accepts_writes(&self.db).await?;
+                // Error's conversion logs and counts the fault.
+                self.writer
+                    .run(|txn| {
+                        Box::pin(async move {
+                            Ok::<_, Error>(crate::store::db::accepts_writes(txn).await?)
+                        })
+                    })
+                    .await
+                    .map_err(|_| Unchecked::Write)?;
             }
-            Ok::<_, sea_orm::DbErr>(pending)
+            Ok(pending)
         };
         match tokio::time::timeout(READY_TIMEOUT, check).await {
             Ok(Ok(pending)) if pending.is_empty() => None,
@@ -112,14 +130,15 @@ impl OpsApi {
                 pending.len()
             )),
             // sea-orm-migration's word for applied migrations this binary does not know.
-            Ok(Err(sea_orm::DbErr::Custom(error))) => {
+            Ok(Err(Unchecked::Schema(sea_orm::DbErr::Custom(error)))) => {
                 tracing::warn!(%error, "readiness: unknown migrations applied");
                 Some(
                     "the database schema is newer than this nexkey (unknown migrations applied)"
                         .into(),
                 )
             }
-            Ok(Err(error)) => {
+            Ok(Err(Unchecked::Write)) => Some("the database does not accept writes".into()),
+            Ok(Err(Unchecked::Schema(error))) => {
                 let fault = crate::store::fault::classify(&error);
                 tracing::warn!(%error, fault = fault.label(), "readiness: the database refused a write");
                 crate::metrics::database_error(fault.label());

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rand::Rng;
-use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::error::Error;
 use crate::store::outbox::{self, Settlement};
+use crate::store::writer::Writer;
 
 /// How often the sender looks for due events when there were none.
 const POLL: Duration = Duration::from_secs(1);
@@ -79,7 +80,8 @@ pub struct Endpoint {
 }
 
 struct Sender {
-    db: DatabaseConnection,
+    /// Claims and settlements take their turn with the calls' writes.
+    writer: Writer,
     client: reqwest::Client,
     url: String,
     user: String,
@@ -94,7 +96,7 @@ struct Sender {
 /// settling the attempt in flight (bounded by the attempt's timeout).
 pub fn spawn(
     endpoint: Option<Endpoint>,
-    db: DatabaseConnection,
+    writer: Writer,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
     let Some(Endpoint {
@@ -115,7 +117,7 @@ pub fn spawn(
         .user_agent(concat!("nexkey/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let sender = Sender {
-        db,
+        writer,
         client,
         url,
         user,
@@ -139,7 +141,7 @@ impl Sender {
                     false
                 }
             };
-            if let Ok(counts) = outbox::count_by_state(&self.db).await {
+            if let Ok(counts) = outbox::count_by_state(self.writer.db()).await {
                 crate::metrics::dmp_events(&counts);
             }
             if busy {
@@ -154,16 +156,31 @@ impl Sender {
     }
 
     /// Claims a batch of due events and attempts each; returns how many were attempted.
-    async fn pass(&self, shutdown: &watch::Receiver<bool>) -> Result<usize, sea_orm::DbErr> {
+    async fn pass(&self, shutdown: &watch::Receiver<bool>) -> Result<usize, Error> {
         let token = uuid::Uuid::new_v4().to_string();
         let now = Utc::now();
         let lease_end = now + self.lease;
-        let claimed = outbox::claim_due(&self.db, now, lease_end, &token, BATCH).await?;
+        let claim = token.clone();
+        let claimed = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    Ok::<_, Error>(outbox::claim_due(txn, now, lease_end, &claim, BATCH).await?)
+                })
+            })
+            .await?;
         let count = claimed.len();
         for event in claimed {
             if *shutdown.borrow() {
                 // Not attempted: back in line at once for the next start (or another process).
-                outbox::release(&self.db, event.id, &token, Utc::now()).await?;
+                let (id, token) = (event.id, token.clone());
+                self.writer
+                    .run(move |txn| {
+                        Box::pin(async move {
+                            Ok::<_, Error>(outbox::release(txn, id, &token, Utc::now()).await?)
+                        })
+                    })
+                    .await?;
                 continue;
             }
             let delivery = self.attempt(&event.payload).await;
@@ -192,7 +209,17 @@ impl Sender {
                     Settlement::RetryAt { at, reason }
                 }
             };
-            if !outbox::settle(&self.db, event.id, &token, &settlement, Utc::now()).await? {
+            let (id, token) = (event.id, token.clone());
+            let settled = self
+                .writer
+                .run(move |txn| {
+                    Box::pin(async move {
+                        let now = Utc::now();
+                        Ok::<_, Error>(outbox::settle(txn, id, &token, &settlement, now).await?)
+                    })
+                })
+                .await?;
+            if !settled {
                 tracing::warn!(
                     event = event.id,
                     "DMP event claim lost before it was settled"

@@ -5,7 +5,10 @@
 use chrono::{NaiveDate, Utc};
 use entity::license;
 use entity::vocabulary::Cause;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use super::answer::{Answer, LicenseView};
 use super::catalog::Catalog;
@@ -19,9 +22,12 @@ use crate::error::{Error, Result};
 use crate::store::customers;
 use crate::store::fulfillments::{self, CallKey};
 use crate::store::licenses::{self, Buyer, NewEvent, Product, Transition, life_of};
+use crate::store::writer::Writer;
 
 pub struct Service {
+    /// Reads outside a write.
     db: DatabaseConnection,
+    writer: Writer,
     catalog: Catalog,
     /// Committed answers of calls whose repeats are always replays (see `replays`).
     replays: Replays,
@@ -41,6 +47,19 @@ struct Effect {
     superseded: Vec<license::Model>,
 }
 
+/// What a call's transaction did.
+enum Written {
+    /// Issued or changed licenses; this is the committed answer.
+    Answered {
+        publisher_fulfillment_id: String,
+        answer: String,
+        licenses: usize,
+        superseded: usize,
+    },
+    /// The same call was answered meanwhile: its stored answer.
+    Replay(entity::fulfillment::Model),
+}
+
 /// What a lifecycle call is about.
 enum Targets {
     /// These licenses (current codes), all of one life.
@@ -50,8 +69,10 @@ enum Targets {
 }
 
 impl Service {
-    pub fn new(db: DatabaseConnection, catalog: Catalog) -> Self {
+    /// The service over `db`, whose writes wait for their turn at most `wait`.
+    pub fn new(db: DatabaseConnection, catalog: Catalog, wait: Duration) -> Self {
         Service {
+            writer: Writer::new(db.clone(), wait),
             db,
             catalog,
             replays: Replays::default(),
@@ -60,6 +81,11 @@ impl Service {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Where every write transaction runs.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -103,7 +129,7 @@ impl Service {
         Ok(())
     }
 
-    pub async fn apply(&self, command: Command) -> Result<Outcome> {
+    pub async fn apply(self: &Arc<Self>, command: Command) -> Result<Outcome> {
         let digest = command.digest();
         let order_id = command.order_id.clone().unwrap_or_default();
         let key = CallKey {
@@ -127,29 +153,79 @@ impl Service {
         let today = Utc::now().date_naive();
         self.check(&command, today)?;
 
-        let txn = self.db.begin().await?;
-        // Claiming the call is the transaction's first statement: on SQLite it takes the write
-        // lock at once, on PostgreSQL a concurrent duplicate waits here for our commit.
+        let service = Arc::clone(self);
+        let stored_digest = digest.clone();
+        let written = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    let written = service.write_call(txn, &command, repeat, &stored_digest, today);
+                    Ok::<_, Error>((written.await?, command))
+                })
+            })
+            .await;
+        let (written, command) = written?;
+        match written {
+            Written::Replay(done) => self.replay(done, &digest),
+            Written::Answered {
+                publisher_fulfillment_id,
+                answer,
+                licenses,
+                superseded,
+            } => {
+                self.remember(&command, &order_id, digest, &answer);
+                tracing::info!(
+                    operation = %command.operation,
+                    nexway_fulfillment_id = %command.nexway_fulfillment_id,
+                    %publisher_fulfillment_id,
+                    licenses,
+                    superseded,
+                    "fulfilled"
+                );
+                Ok(Outcome {
+                    answer,
+                    replayed: false,
+                })
+            }
+        }
+    }
+
+    /// A call's writes, in the writer's transaction: its identity claimed, the plan applied, the
+    /// answer recorded.
+    async fn write_call(
+        &self,
+        txn: &DatabaseTransaction,
+        command: &Command,
+        repeat: i32,
+        digest: &str,
+        today: NaiveDate,
+    ) -> Result<Written> {
+        let order_id = command.order_id.clone().unwrap_or_default();
+        let key = CallKey {
+            operation: command.operation,
+            nexway_fulfillment_id: &command.nexway_fulfillment_id,
+            order_id: &order_id,
+        };
+        // Claiming the call is the transaction's first write: on PostgreSQL a concurrent
+        // duplicate waits here for our commit; on SQLite the writer holds the write lock already.
         let publisher_fulfillment_id = uuid::Uuid::new_v4().to_string();
         let Some(fulfillment_id) =
-            fulfillments::claim(&txn, key, repeat, &publisher_fulfillment_id, &digest).await?
+            fulfillments::claim(txn, key, repeat, &publisher_fulfillment_id, digest).await?
         else {
-            txn.rollback().await?;
-            let done = fulfillments::find(&self.db, key)
-                .await?
-                .ok_or(Error::Internal)?;
-            return self.replay(done, &digest);
+            // The same call answered meanwhile, by another process or earlier in this batch.
+            let done = fulfillments::find(txn, key).await?.ok_or(Error::Internal)?;
+            return Ok(Written::Replay(done));
         };
         let call = Call {
-            command: &command,
+            command,
             fulfillment_id,
             publisher_fulfillment_id: &publisher_fulfillment_id,
             repeat,
         };
         // One life's calls one at a time: a cancel that arrives with its `new` either sees the
         // codes or is seen by it (PostgreSQL's READ COMMITTED would let both miss the other).
-        licenses::lock_life(&txn, command.life()).await?;
-        let effect = self.fulfil(&txn, &call, today).await?;
+        licenses::lock_life(txn, command.life()).await?;
+        let effect = self.fulfil(txn, &call, today).await?;
         let answer = Answer {
             publisher_fulfillment_id: publisher_fulfillment_id.clone(),
             nexway_fulfillment_id: command.nexway_fulfillment_id.clone(),
@@ -158,21 +234,12 @@ impl Service {
             superseded: effect.superseded.iter().map(|l| view(l, today)).collect(),
         }
         .to_json();
-        fulfillments::record_answer(&txn, fulfillment_id, &answer).await?;
-        txn.commit().await?;
-        crate::store::fault::note_commit();
-        self.remember(&command, &order_id, digest, &answer);
-        tracing::info!(
-            operation = %command.operation,
-            nexway_fulfillment_id = %command.nexway_fulfillment_id,
-            %publisher_fulfillment_id,
-            licenses = effect.current.len(),
-            superseded = effect.superseded.len(),
-            "fulfilled"
-        );
-        Ok(Outcome {
+        fulfillments::record_answer(txn, fulfillment_id, &answer).await?;
+        Ok(Written::Answered {
+            publisher_fulfillment_id,
             answer,
-            replayed: false,
+            licenses: effect.current.len(),
+            superseded: effect.superseded.len(),
         })
     }
 

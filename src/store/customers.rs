@@ -2,7 +2,10 @@
 
 use chrono::Utc;
 use entity::customer::{self, Column, Entity};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    TryInsertResult,
+};
 
 use crate::fulfillment::{Buyer, Email};
 
@@ -18,17 +21,23 @@ pub async fn upsert(db: &impl ConnectionTrait, email: &Email, buyer: &Buyer) -> 
         created_at: Set(Utc::now()),
         ..Default::default()
     };
-    if super::plain_inserts(db) {
-        super::unless_taken(Entity::insert(row).exec(db).await)?;
+    let inserted = if super::plain_inserts(db) {
+        super::unless_taken(Entity::insert(row).exec(db).await)?
     } else {
-        Entity::insert(row)
+        match Entity::insert(row)
             .on_conflict_do_nothing_on([Column::Email])
             .exec(db)
-            .await?;
+            .await?
+        {
+            TryInsertResult::Inserted(inserted) => Some(inserted),
+            TryInsertResult::Conflicted | TryInsertResult::Empty => None,
+        }
+    };
+    if let Some(inserted) = inserted {
+        return Ok(inserted.last_insert_id);
     }
-    let customer = Entity::find()
-        .filter(Column::Email.eq(email.as_str()))
-        .one(db)
+    // A returning buyer.
+    let customer = by_email(db, email.as_str())
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("customer {}", email.as_str())))?;
     Ok(customer.id)

@@ -300,7 +300,7 @@ async fn lock_directory_of(db: &DatabaseConnection) -> Result<Option<std::fs::Fi
 }
 
 /// Rewrites the readiness row: succeeds only when the database accepts a write and commits it.
-pub async fn accepts_writes(db: &DatabaseConnection) -> Result<(), DbErr> {
+pub async fn accepts_writes(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     use sea_orm::sea_query::{Alias, OnConflict, Query};
     let probe = Query::insert()
         .into_table(Alias::new("readiness_probe"))

@@ -114,25 +114,25 @@ pub async fn insert_if_new(
         updated_at: Set(now),
         ..Default::default()
     };
+    // The row as stored comes back with the insert (RETURNING; SeaORM reads it back where the
+    // database has none, MySQL).
     let inserted = if super::plain_inserts(db) {
-        super::unless_taken(license::Entity::insert(row).exec(db).await)?
-            .map_or(TryInsertResult::Conflicted, TryInsertResult::Inserted)
+        super::unless_taken(license::Entity::insert(row).exec_with_returning(db).await)?
     } else {
-        license::Entity::insert(row)
+        match license::Entity::insert(row)
             .on_conflict_do_nothing_on([license::Column::ActivationCode])
-            .exec(db)
+            .exec_with_returning(db)
             .await?
-    };
-    match inserted {
-        TryInsertResult::Inserted(result) => {
-            // Every code nexkey issues is written here: the one place to count them.
-            crate::metrics::code_issued(new.publisher_product_id, new.generator);
-            license::Entity::find_by_id(result.last_insert_id)
-                .one(db)
-                .await
+        {
+            TryInsertResult::Inserted(license) => Some(license),
+            TryInsertResult::Conflicted | TryInsertResult::Empty => None,
         }
-        TryInsertResult::Conflicted | TryInsertResult::Empty => Ok(None),
+    };
+    if inserted.is_some() {
+        // Every code nexkey issues is written here: the one place to count them.
+        crate::metrics::code_issued(new.publisher_product_id, new.generator);
     }
+    Ok(inserted)
 }
 
 /// One line of a license's audit trail.

@@ -9,6 +9,7 @@ pub mod fulfillments;
 pub mod licenses;
 pub mod outbox;
 pub mod pool;
+pub mod writer;
 
 pub use db::{Waits, connect, connect_with, migrate};
 

@@ -132,7 +132,8 @@ struct Running {
 
 fn start_sender(url: &str, db: &DatabaseConnection) -> Running {
     let (stop, stopped) = watch::channel(false);
-    let handle = nexkey::dmp::spawn(dmp_settings(url).endpoint(), db.clone(), stopped)
+    let writer = nexkey::store::writer::Writer::new(db.clone(), Duration::from_secs(5));
+    let handle = nexkey::dmp::spawn(dmp_settings(url).endpoint(), writer, stopped)
         .unwrap()
         .expect("reporting is configured");
     Running { stop, handle }

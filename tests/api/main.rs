@@ -7,6 +7,7 @@ mod bad_input;
 mod binary;
 mod browser;
 mod cli;
+mod concurrency;
 mod dmp;
 mod edges;
 mod errors;

@@ -180,9 +180,9 @@ pub enum CsvBody {
 }
 
 impl CsvBody {
-    pub fn text(&self) -> &str {
+    pub fn into_text(self) -> String {
         match self {
-            CsvBody::Csv(text) | CsvBody::CsvUtf8(text) => text,
+            CsvBody::Csv(text) | CsvBody::CsvUtf8(text) => text.0,
         }
     }
 }

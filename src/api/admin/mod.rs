@@ -93,7 +93,7 @@ impl AdminApi {
     }
 
     async fn act(&self, key: &str, action: ManualAction, reason: &str) -> Answer<LicenseDetail> {
-        admin::act(self.service.db(), key, action, reason).await?;
+        admin::act(self.service.writer(), key, action, reason).await?;
         tracing::info!(action = action.as_str(), "license changed by support");
         self.detail(key).await
     }
@@ -318,7 +318,7 @@ impl AdminApi {
         self.respond(
             async {
                 self.admit(request, &auth)?;
-                if !admin::remove_activation(self.service.db(), &key, id.0).await? {
+                if !admin::remove_activation(self.service.writer(), &key, id.0).await? {
                     return Err(AdminFailure::NotFound);
                 }
                 tracing::info!(activation = id.0, "activation removed by support");
@@ -388,7 +388,13 @@ impl AdminApi {
         self.respond(
             async {
                 self.admit(request, &auth)?;
-                match admin::retry_event(self.service.db(), id.0).await? {
+                let event = id.0;
+                let retried = self
+                    .service
+                    .writer()
+                    .run(move |txn| Box::pin(admin::retry_event(txn, event)))
+                    .await?;
+                match retried {
                     admin::Retried::Queued(event) => {
                         tracing::info!(event = id.0, "DMP event retried by support");
                         Ok(event.into())
@@ -477,7 +483,15 @@ impl AdminApi {
                     // This product has no pool to load: the resource does not exist.
                     return Err(AdminFailure::NotFound);
                 }
-                let imported = admin::import_pool(self.service.db(), &product, body.text()).await?;
+                let (product_id, csv) = (product.0.clone(), body.into_text());
+                // One transaction: an import that fails leaves the pool as it was.
+                let imported = self
+                    .service
+                    .writer()
+                    .run(move |txn| {
+                        Box::pin(async move { admin::import_pool(txn, &product_id, &csv).await })
+                    })
+                    .await?;
                 tracing::info!(product = %product.0, imported = imported.report.imported, "pool codes imported by support");
                 Ok(ImportResult {
                     imported: imported.report.imported,

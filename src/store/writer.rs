@@ -1,0 +1,230 @@
+//! The one way a write transaction runs: [`Writer::run`], whose result leaves only after the
+//! commit that stored it.
+//!
+//! PostgreSQL and MariaDB/MySQL run each write as its own transaction on the pool: their servers
+//! already share one WAL flush between concurrent commits, and one life's calls take its lock.
+//!
+//! SQLite has one writer at a time and an fsync per commit (`synchronous = FULL`), so a
+//! transaction per call caps the calls at the commits the disk makes (about 1 000 a second here)
+//! and queues every other writer on SQLite's busy handler, which sleeps. Instead, writes go to
+//! one writer task that owns the write lock (`BEGIN IMMEDIATE`) for a batch: it applies the
+//! writes waiting in turn, each inside its own savepoint (a write that fails is rolled back to
+//! it, alone), and commits them together: group commit. Every write of the batch is answered
+//! after that commit, or with its failure; when the commit fails nothing of the batch is stored
+//! and every write of it gets the failure. Applied in turn on one connection, each write sees
+//! those before it, so the outcome is that of the same writes committed one by one.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::fault;
+use crate::error::Error;
+
+/// Writes applied under one commit at most: bounds how long the write lock is held (other
+/// processes' writers, a migration, the outbox sender wait that long).
+const BATCH: usize = 64;
+
+/// Writes waiting for the writer at most; past that a write is answered "unavailable, retry".
+const QUEUE: usize = 4096;
+
+/// Runs write transactions: see the module's documentation. Clones share one writer task,
+/// which ends with the last clone.
+#[derive(Clone)]
+pub struct Writer {
+    db: DatabaseConnection,
+    /// How long a write may wait for its turn before it is answered "retry later".
+    wait: Duration,
+    /// SQLite's writer task, started by the first write.
+    queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+}
+
+/// A write handed to the writer task.
+struct Job {
+    queued: Instant,
+    work: Work,
+    reply: oneshot::Sender<Result<Done, Error>>,
+}
+
+/// A write's work, its result typed away.
+type Work = Box<dyn for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Done> + Send>;
+
+/// What a write returned (its caller's `Result<T, E>`), and whether its changes stay.
+struct Done {
+    kept: bool,
+    result: Box<dyn Any + Send>,
+}
+
+impl Writer {
+    /// Writes to `db`; each waits for its turn at most `wait`.
+    pub fn new(db: DatabaseConnection, wait: Duration) -> Self {
+        Writer {
+            db,
+            wait,
+            queue: Arc::default(),
+        }
+    }
+
+    /// The database written to, for reads outside a write.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Runs `work` in a write transaction and returns its result once its changes are committed.
+    /// When `work` fails its changes are rolled back and its error returned; when the commit
+    /// fails, the commit's error is. The work runs to its end even if the caller stops waiting.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        if self.db.get_database_backend() != DbBackend::Sqlite {
+            return self.run_alone(work).await;
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            queued: Instant::now(),
+            work: Box::new(move |txn| {
+                Box::pin(async move {
+                    let result = work(txn).await;
+                    Done {
+                        kept: result.is_ok(),
+                        result: Box::new(result),
+                    }
+                })
+            }),
+            reply,
+        };
+        if let Err(error) = self.queue().try_send(job) {
+            tracing::warn!(%error, "the database writer's queue is full, answering 503");
+            return Err(Error::StorageUnavailable.into());
+        }
+        let done = answer.await.map_err(|_| Error::Internal)??;
+        *done
+            .result
+            .downcast::<Result<T, E>>()
+            .expect("the writer hands back what the work returned")
+    }
+
+    /// One transaction of its own, on the pool.
+    async fn run_alone<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>>,
+        E: From<Error>,
+    {
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        // A failed work's transaction is rolled back when dropped.
+        let value = work(&txn).await?;
+        txn.commit().await.map_err(Error::from)?;
+        fault::note_commit();
+        Ok(value)
+    }
+
+    fn queue(&self) -> &mpsc::Sender<Job> {
+        self.queue.get_or_init(|| {
+            let (queue, jobs) = mpsc::channel(QUEUE);
+            tokio::spawn(write_batches(self.db.clone(), jobs, self.wait));
+            queue
+        })
+    }
+}
+
+/// SQLite's writer task: one batch at a time, until every sender is gone.
+async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wait: Duration) {
+    let mut waiting = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match jobs.recv().await {
+                Some(job) => waiting.push_back(job),
+                None => return,
+            }
+        }
+        let immediate = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        // The savepoint marks where the next write starts; COMMIT keeps what the last one did.
+        let begun = match db.begin_with_options(immediate).await {
+            Ok(txn) => match txn.execute_unprepared("SAVEPOINT write").await {
+                Ok(_) => Ok(txn),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        let txn = match begun {
+            Ok(txn) => txn,
+            Err(error) => {
+                let error = Error::from(error);
+                for job in waiting.drain(..) {
+                    let _ = job.reply.send(Err(error.clone()));
+                }
+                continue;
+            }
+        };
+        let mut applied = Vec::new();
+        let mut failure = None;
+        while failure.is_none() && applied.len() < BATCH {
+            let Some(job) = waiting.pop_front().or_else(|| jobs.try_recv().ok()) else {
+                break;
+            };
+            if job.queued.elapsed() > wait {
+                let _ = job.reply.send(Err(Error::StorageUnavailable));
+                continue;
+            }
+            match apply(&txn, job.work).await {
+                Ok(done) => applied.push((job.reply, done)),
+                Err(error) => {
+                    let _ = job.reply.send(Err(error.clone()));
+                    failure = Some(error);
+                }
+            }
+        }
+        let outcome = match failure {
+            // The savepoints could not be trusted: nothing of the batch stays.
+            Some(error) => {
+                let _ = txn.rollback().await;
+                Err(error)
+            }
+            None => txn.commit().await.map_err(Error::from),
+        };
+        if outcome.is_ok() {
+            fault::note_commit();
+        }
+        for (reply, done) in applied {
+            let _ = reply.send(outcome.clone().map(|()| done));
+        }
+    }
+}
+
+/// Applies one write after the savepoint, and moves the savepoint past it (or returns to it
+/// when the write failed): one statement besides the write's own. An error here (a savepoint
+/// statement failed, or the work panicked) leaves the batch's state unknown.
+async fn apply(txn: &DatabaseTransaction, work: Work) -> Result<Done, Error> {
+    let done = AssertUnwindSafe(work(txn))
+        .catch_unwind()
+        .await
+        .map_err(|_| {
+            tracing::error!("a database write panicked; its batch is rolled back");
+            Error::Internal
+        })?;
+    // After a failure SQLite may have rolled the whole transaction back on its own (a full
+    // disk): then there is no savepoint to return to, and the batch fails.
+    let next = if done.kept {
+        "RELEASE write; SAVEPOINT write"
+    } else {
+        "ROLLBACK TO write"
+    };
+    txn.execute_unprepared(next).await?;
+    Ok(done)
+}
