@@ -13,7 +13,7 @@ use crate::admin::{self, Purchase};
 use crate::dmp::{self, Meta};
 use crate::error::Error;
 use crate::fulfillment::{Service, Status};
-use crate::store::{activations, licenses, outbox};
+use crate::store::{activations, outbox};
 
 /// Why an activation call failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,10 +110,8 @@ impl Activations {
             .writer()
             .run(move |txn| {
                 Box::pin(async move {
-                    // The lock first: concurrent activations of one license count its machines
-                    // in turn.
-                    licenses::lock_by_key(txn, &key).await?;
-                    let purchase = find(txn, &key).await?;
+                    // Locked: concurrent activations of one license count its machines in turn.
+                    let purchase = find_for_update(txn, &key).await?;
                     let license_id = purchase.license.id;
                     let existing = activations::find(txn, license_id, fingerprint.as_str()).await?;
                     let count = activations::count(txn, license_id).await?;
@@ -223,8 +221,7 @@ impl Activations {
             .writer()
             .run(move |txn| {
                 Box::pin(async move {
-                    licenses::lock_by_key(txn, &key).await?;
-                    let purchase = find(txn, &key).await?;
+                    let purchase = find_for_update(txn, &key).await?;
                     if !activations::delete(txn, purchase.license.id, fingerprint.as_str()).await? {
                         return Err(ActivationError::NotActivated);
                     }
@@ -258,6 +255,13 @@ impl Activations {
 /// The license of a key as people type it (the lkey lookup's rule).
 async fn find(db: &impl ConnectionTrait, key: &str) -> Result<Purchase> {
     admin::purchase(db, key)
+        .await?
+        .ok_or(ActivationError::UnknownLicense)
+}
+
+/// The same, locked for the write that follows.
+async fn find_for_update(db: &impl ConnectionTrait, key: &str) -> Result<Purchase> {
+    admin::purchase_for_update(db, key)
         .await?
         .ok_or(ActivationError::UnknownLicense)
 }

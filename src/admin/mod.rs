@@ -139,6 +139,13 @@ pub async fn purchase(db: &impl ConnectionTrait, key: &str) -> Result<Option<Pur
     Ok(Some(assemble(db, license, Some(owner)).await?))
 }
 
+/// The purchase of a key, its license locked until the transaction ends: a write follows, and
+/// concurrent writes to one license go one at a time.
+pub async fn purchase_for_update(db: &impl ConnectionTrait, key: &str) -> Result<Option<Purchase>> {
+    licenses::lock_by_key(db, key).await?;
+    purchase(db, key).await
+}
+
 /// A license with its customer (read here unless given) and its parents, oldest last.
 async fn assemble(
     db: &impl ConnectionTrait,
@@ -275,10 +282,9 @@ pub async fn act(
     writer
         .run(move |txn| {
             Box::pin(async move {
-                licenses::lock_by_key(txn, &key).await?;
-                let Some(found) = purchase(txn, &key).await? else {
-                    return Err(Error::NotFound);
-                };
+                let found = purchase_for_update(txn, &key)
+                    .await?
+                    .ok_or(Error::NotFound)?;
                 let license = licenses::by_id_for_update(txn, found.license.id).await?;
                 let today = Utc::now().date_naive();
                 let from = effective(license.status, license.end_date, today);
@@ -312,10 +318,9 @@ pub async fn remove_activation(writer: &Writer, key: &str, id: i64) -> Result<bo
     writer
         .run(move |txn| {
             Box::pin(async move {
-                licenses::lock_by_key(txn, &key).await?;
-                let Some(found) = purchase(txn, &key).await? else {
-                    return Err(Error::NotFound);
-                };
+                let found = purchase_for_update(txn, &key)
+                    .await?
+                    .ok_or(Error::NotFound)?;
                 Ok(crate::store::activations::delete_by_id(txn, found.license.id, id).await?)
             })
         })
