@@ -10,8 +10,9 @@
 //! one writer task that owns the write lock (`BEGIN IMMEDIATE`) for a batch: it applies the
 //! writes waiting in turn, each inside its own savepoint (a write that fails is rolled back to
 //! it, alone), and commits them together: group commit. Every write of the batch is answered
-//! after that commit, or with its failure; when the commit fails nothing of the batch is stored
-//! and every write of it gets the failure. Applied in turn on one connection, each write sees
+//! after that commit, or with its failure; when the commit fails, or the transaction is lost
+//! under the batch (SQLite rolls it back by itself after some storage faults), nothing of the
+//! batch is stored and every write of it is answered "unavailable, retry" (503). Applied in turn on one connection, each write sees
 //! those before it, so the outcome is that of the same writes committed one by one.
 
 use std::any::Any;
@@ -23,8 +24,8 @@ use std::time::{Duration, Instant};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -150,22 +151,15 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wa
                 None => return,
             }
         }
-        let immediate = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        // The savepoint marks where the next write starts; COMMIT keeps what the last one did.
-        let begun = match db.begin_with_options(immediate).await {
-            Ok(txn) => match txn.execute_unprepared("SAVEPOINT write").await {
-                Ok(_) => Ok(txn),
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
-        let txn = match begun {
+        let txn = match begin(&db).await {
             Ok(txn) => txn,
             Err(error) => {
+                // The write lock stayed out of reach for a whole lock wait: every write queued
+                // meanwhile has waited as long, and is answered now rather than one per wait.
                 let error = Error::from(error);
+                while let Ok(job) = jobs.try_recv() {
+                    waiting.push_back(job);
+                }
                 for job in waiting.drain(..) {
                     let _ = job.reply.send(Err(error.clone()));
                 }
@@ -173,8 +167,8 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wa
             }
         };
         let mut applied = Vec::new();
-        let mut failure = None;
-        while failure.is_none() && applied.len() < BATCH {
+        let mut aborted = false;
+        while !aborted && applied.len() < BATCH {
             let Some(job) = waiting.pop_front().or_else(|| jobs.try_recv().ok()) else {
                 break;
             };
@@ -185,18 +179,17 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wa
             match apply(&txn, job.work).await {
                 Ok(done) => applied.push((job.reply, done)),
                 Err(error) => {
-                    let _ = job.reply.send(Err(error.clone()));
-                    failure = Some(error);
+                    let _ = job.reply.send(Err(error));
+                    aborted = true;
                 }
             }
         }
-        let outcome = match failure {
-            // The savepoints could not be trusted: nothing of the batch stays.
-            Some(error) => {
-                let _ = txn.rollback().await;
-                Err(error)
-            }
-            None => txn.commit().await.map_err(Error::from),
+        let outcome = if aborted {
+            // Nothing of the batch stays; the others' writes were sound, a retry will do.
+            let _ = txn.rollback().await;
+            Err(Error::StorageUnavailable)
+        } else {
+            txn.commit().await.map_err(Error::from)
         };
         if outcome.is_ok() {
             fault::note_commit();
@@ -207,9 +200,23 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wa
     }
 }
 
+/// Takes the write lock (`BEGIN IMMEDIATE`, waiting up to SQLite's busy timeout) and sets the
+/// first savepoint. The savepoint marks where the next write starts; COMMIT keeps what the last
+/// one did.
+async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let immediate = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let txn = db.begin_with_options(immediate).await?;
+    txn.execute_unprepared("SAVEPOINT write").await?;
+    Ok(txn)
+}
+
 /// Applies one write after the savepoint, and moves the savepoint past it (or returns to it
-/// when the write failed): one statement besides the write's own. An error here (a savepoint
-/// statement failed, or the work panicked) leaves the batch's state unknown.
+/// when the write failed): one statement besides the write's own. An error here aborts the
+/// batch: the write panicked (a bug: 500), or the savepoint is gone because SQLite rolled the
+/// whole transaction back on its own after a storage fault (a full disk, an I/O error: 503).
 async fn apply(txn: &DatabaseTransaction, work: Work) -> Result<Done, Error> {
     let done = AssertUnwindSafe(work(txn))
         .catch_unwind()
@@ -218,13 +225,15 @@ async fn apply(txn: &DatabaseTransaction, work: Work) -> Result<Done, Error> {
             tracing::error!("a database write panicked; its batch is rolled back");
             Error::Internal
         })?;
-    // After a failure SQLite may have rolled the whole transaction back on its own (a full
-    // disk): then there is no savepoint to return to, and the batch fails.
     let next = if done.kept {
         "RELEASE write; SAVEPOINT write"
     } else {
         "ROLLBACK TO write"
     };
-    txn.execute_unprepared(next).await?;
+    if let Err(error) = txn.execute_unprepared(next).await {
+        crate::metrics::database_error(fault::Fault::Storage.label());
+        tracing::error!(%error, "the write transaction was lost; its batch is answered 503");
+        return Err(Error::StorageUnavailable);
+    }
     Ok(done)
 }

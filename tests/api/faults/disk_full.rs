@@ -80,15 +80,19 @@ fn call(n: usize) -> Call {
     Call::new("new", &body)
 }
 
-/// One batch of 8 concurrent calls: 5 fresh, 2 duplicates of them, one repeat of an older one.
+/// Fresh calls in one round: enough that SQLite's group commit holds more than its page cache
+/// (about 2 MB) in one transaction, which a full disk then makes SQLite roll back by itself.
+const FRESH: usize = 24;
+
+/// One round of concurrent calls: FRESH fresh, 2 duplicates of them, one repeat of an older one.
 async fn batch(
     nexkey: &Nexkey,
     next: &mut usize,
     results: &mut Vec<(Call, Result<Answer, String>)>,
 ) -> Vec<(Call, Result<Answer, String>)> {
     let first = *next;
-    *next += 5;
-    let mut calls: Vec<Call> = (first..first + 5).map(call).collect();
+    *next += FRESH;
+    let mut calls: Vec<Call> = (first..first + FRESH).map(call).collect();
     calls.push(call(first));
     calls.push(call(first + 1));
     if first > 0 {
