@@ -32,9 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::fault;
 use crate::error::Error;
 
-/// Writes applied under one commit at most: bounds how long the write lock is held (other
-/// processes' writers, a migration, the outbox sender wait that long).
-const BATCH: usize = 64;
+/// Writes applied under one commit at most. Bounds how long the write lock is held (other
+/// processes' writers wait that long) and how many calls a failed commit turns into 503s; 16
+/// and 64 gave the same throughput here (BENCHMARKS.md).
+const BATCH: usize = 16;
 
 /// Writes waiting for the writer at most; past that a write is answered "unavailable, retry".
 const QUEUE: usize = 4096;
