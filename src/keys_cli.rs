@@ -47,8 +47,13 @@ pub async fn run(action: KeysAction) -> anyhow::Result<()> {
             let settings = Settings::load()?;
             let db = crate::app::open_database(&settings).await?;
             crate::store::migrate(&db).await?;
+            let writer = crate::store::writer::Writer::new(
+                db.clone(),
+                crate::store::Waits::within(settings.request_timeout()).lock,
+            );
             let crate::admin::Imported { report, stock } =
-                crate::admin::import_pool(&db, &product, &text).await?;
+                crate::admin::import_pool(&writer, &product, &text).await?;
+            drop(writer);
             db.close().await?;
             println!(
                 "{product}: imported {}, skipped {} already known; {} available, {} allocated, {} revoked",

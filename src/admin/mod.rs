@@ -367,12 +367,22 @@ pub struct Imported {
 }
 
 /// Loads the codes of a CSV file (see [`pool::parse_csv`]) into a product's pool: the one way
-/// for the admin API and `nexkey keys import`. Known codes are skipped, never duplicated.
-pub async fn import_pool(db: &impl ConnectionTrait, product: &str, csv: &str) -> Result<Imported> {
+/// for the admin API and `nexkey keys import`. Known codes are skipped, never duplicated; one
+/// transaction, so an import that fails leaves the pool as it was.
+pub async fn import_pool(writer: &Writer, product: &str, csv: &str) -> Result<Imported> {
     let codes =
         pool::parse_csv(csv).map_err(|reason| Error::InvalidRequest(format!("CSV: {reason}")))?;
-    let report = pool::import(db, product, &codes).await?;
-    let stock = pool::stock(db, product).await?;
-    crate::metrics::pool_stock(product, stock.available);
-    Ok(Imported { report, stock })
+    let product = product.to_owned();
+    let imported = writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let report = pool::import(txn, &product, &codes).await?;
+                let stock = pool::stock(txn, &product).await?;
+                Ok::<_, Error>((product, Imported { report, stock }))
+            })
+        })
+        .await;
+    let (product, imported) = imported?;
+    crate::metrics::pool_stock(&product, imported.stock.available);
+    Ok(imported)
 }

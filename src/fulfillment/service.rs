@@ -173,6 +173,8 @@ impl Service {
                 licenses,
                 superseded,
             } => {
+                // A call's writes committed: the storage takes writes again (readiness).
+                crate::store::fault::note_commit();
                 self.remember(&command, &order_id, digest, &answer);
                 tracing::info!(
                     operation = %command.operation,

@@ -299,7 +299,8 @@ async fn lock_directory_of(db: &DatabaseConnection) -> Result<Option<std::fs::Fi
     .map_err(|error| DbErr::Migration(format!("cannot lock the database directory: {error}")))
 }
 
-/// Rewrites the readiness row: succeeds only when the database accepts a write and commits it.
+/// Rewrites the readiness row, in the caller's transaction: readiness commits it to prove that
+/// the database accepts writes.
 pub async fn accepts_writes(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     use sea_orm::sea_query::{Alias, OnConflict, Query};
     let probe = Query::insert()

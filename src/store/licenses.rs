@@ -362,9 +362,9 @@ pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<license::Model,
         .ok_or_else(|| DbErr::RecordNotFound(format!("license {id}")))
 }
 
-/// Takes the write lock on the licenses of `key` before anything is read: on SQLite a
-/// transaction that reads first can fail to upgrade to a writer when another one committed in
-/// between; on PostgreSQL it locks the rows. Changes nothing.
+/// Locks the licenses of `key` before anything is read: on PostgreSQL and MariaDB it locks the
+/// rows; on SQLite the writer holds the write lock already (and a transaction that read first
+/// could fail to upgrade to a writer). Changes nothing.
 pub async fn lock_by_key(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
     license::Entity::update_many()
         .col_expr(

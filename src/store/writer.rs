@@ -10,15 +10,16 @@
 //! one writer task that owns the write lock (`BEGIN IMMEDIATE`) for a batch: it applies the
 //! writes waiting in turn, each inside its own savepoint (a write that fails is rolled back to
 //! it, alone), and commits them together: group commit. Every write of the batch is answered
-//! after that commit, or with its failure; when the commit fails, or the transaction is lost
+//! after that commit, or with its own failure. When the commit fails, or the transaction is lost
 //! under the batch (SQLite rolls it back by itself after some storage faults), nothing of the
-//! batch is stored and every write of it is answered "unavailable, retry" (503). Applied in turn on one connection, each write sees
-//! those before it, so the outcome is that of the same writes committed one by one.
+//! batch is stored and each write of it gets the failure (503 for a storage fault: retry).
+//! Applied in turn on one connection, each write sees the writes before it, committed or not,
+//! so it ends as it would have committed alone after them.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
@@ -47,8 +48,8 @@ pub struct Writer {
     db: DatabaseConnection,
     /// How long a write may wait for its turn before it is answered "retry later".
     wait: Duration,
-    /// SQLite's writer task, started by the first write.
-    queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+    /// SQLite's writer task, started by the first write (and again should it ever stop).
+    queue: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
 }
 
 /// A write handed to the writer task.
@@ -84,7 +85,8 @@ impl Writer {
 
     /// Runs `work` in a write transaction and returns its result once its changes are committed.
     /// When `work` fails its changes are rolled back and its error returned; when the commit
-    /// fails, the commit's error is. The work runs to its end even if the caller stops waiting.
+    /// fails, the commit's error is. On SQLite the work runs to its end even if the caller stops
+    /// waiting (its retry then finds it done).
     pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
@@ -108,9 +110,16 @@ impl Writer {
             }),
             reply,
         };
-        if let Err(error) = self.queue().try_send(job) {
-            tracing::warn!(%error, "the database writer's queue is full, answering 503");
-            return Err(Error::StorageUnavailable.into());
+        match self.queue().try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!("the database writer's queue is full, answering 503");
+                return Err(Error::StorageUnavailable.into());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("the database writer stopped; it restarts with the next write");
+                return Err(Error::StorageUnavailable.into());
+            }
         }
         let done = answer.await.map_err(|_| Error::Internal)??;
         *done
@@ -126,19 +135,35 @@ impl Writer {
         E: From<Error>,
     {
         let txn = self.db.begin().await.map_err(Error::from)?;
-        // A failed work's transaction is rolled back when dropped.
-        let value = work(&txn).await?;
-        txn.commit().await.map_err(Error::from)?;
-        fault::note_commit();
-        Ok(value)
+        match work(&txn).await {
+            Ok(value) => {
+                txn.commit().await.map_err(Error::from)?;
+                Ok(value)
+            }
+            Err(error) => {
+                // Ended here, so the connection goes back to the pool clean (a rollback that
+                // fails leaves it to be closed, see `db::hygiene`).
+                let _ = txn.rollback().await;
+                Err(error)
+            }
+        }
     }
 
-    fn queue(&self) -> &mpsc::Sender<Job> {
-        self.queue.get_or_init(|| {
-            let (queue, jobs) = mpsc::channel(QUEUE);
-            tokio::spawn(write_batches(self.db.clone(), jobs, self.wait));
-            queue
-        })
+    /// The writer task's queue, starting the task when there is none (or it stopped).
+    fn queue(&self) -> mpsc::Sender<Job> {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match queue.as_ref() {
+            Some(sender) if !sender.is_closed() => sender.clone(),
+            _ => {
+                let (sender, jobs) = mpsc::channel(QUEUE);
+                tokio::spawn(write_batches(self.db.clone(), jobs, self.wait));
+                *queue = Some(sender.clone());
+                sender
+            }
+        }
     }
 }
 
@@ -152,11 +177,19 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wa
                 None => return,
             }
         }
+        let (expired, fresh) = waiting
+            .drain(..)
+            .partition::<Vec<_>, _>(|job| job.queued.elapsed() > wait);
+        expired.into_iter().for_each(expire);
+        waiting.extend(fresh);
+        if waiting.is_empty() {
+            continue;
+        }
         let txn = match begin(&db).await {
             Ok(txn) => txn,
             Err(error) => {
-                // The write lock stayed out of reach for a whole lock wait: every write queued
-                // meanwhile has waited as long, and is answered now rather than one per wait.
+                // The write lock stayed out of reach for a whole lock wait: every write queued by
+                // now is answered with it, rather than each after a lock wait of its own.
                 let error = Error::from(error);
                 while let Ok(job) = jobs.try_recv() {
                     waiting.push_back(job);
@@ -174,11 +207,14 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wa
                 break;
             };
             if job.queued.elapsed() > wait {
-                let _ = job.reply.send(Err(Error::StorageUnavailable));
+                expire(job);
                 continue;
             }
             match apply(&txn, job.work).await {
-                Ok(done) => applied.push((job.reply, done)),
+                Ok(Some(done)) => applied.push((job.reply, done)),
+                Ok(None) => {
+                    let _ = job.reply.send(Err(Error::Internal));
+                }
                 Err(error) => {
                     let _ = job.reply.send(Err(error));
                     aborted = true;
@@ -192,9 +228,6 @@ async fn write_batches(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, wa
         } else {
             txn.commit().await.map_err(Error::from)
         };
-        if outcome.is_ok() {
-            fault::note_commit();
-        }
         for (reply, done) in applied {
             let _ = reply.send(outcome.clone().map(|()| done));
         }
@@ -215,26 +248,29 @@ async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
 }
 
 /// Applies one write after the savepoint, and moves the savepoint past it (or returns to it
-/// when the write failed): one statement besides the write's own. An error here aborts the
-/// batch: the write panicked (a bug: 500), or the savepoint is gone because SQLite rolled the
-/// whole transaction back on its own after a storage fault (a full disk, an I/O error: 503).
-async fn apply(txn: &DatabaseTransaction, work: Work) -> Result<Done, Error> {
-    let done = AssertUnwindSafe(work(txn))
-        .catch_unwind()
-        .await
-        .map_err(|_| {
-            tracing::error!("a database write panicked; its batch is rolled back");
-            Error::Internal
-        })?;
-    let next = if done.kept {
-        "RELEASE write; SAVEPOINT write"
-    } else {
-        "ROLLBACK TO write"
+/// when the write failed or panicked): one statement besides the write's own. None when the
+/// write panicked (a bug: 500 for it alone). An error is the batch's: the savepoint is gone
+/// because SQLite rolled the whole transaction back on its own after a storage fault (a full
+/// disk, an I/O error), so the batch is answered 503.
+async fn apply(txn: &DatabaseTransaction, work: Work) -> Result<Option<Done>, Error> {
+    let done = AssertUnwindSafe(work(txn)).catch_unwind().await.ok();
+    if done.is_none() {
+        tracing::error!("a database write panicked; it is rolled back and answered 500");
+    }
+    let next = match &done {
+        Some(done) if done.kept => "RELEASE write; SAVEPOINT write",
+        _ => "ROLLBACK TO write",
     };
     if let Err(error) = txn.execute_unprepared(next).await {
-        crate::metrics::database_error(fault::Fault::Storage.label());
         tracing::error!(%error, "the write transaction was lost; its batch is answered 503");
         return Err(Error::StorageUnavailable);
     }
     Ok(done)
+}
+
+/// Answers a write that waited too long for its turn: "retry later", without running it.
+fn expire(job: Job) {
+    tracing::warn!(waited = ?job.queued.elapsed(), "a write waited too long for the database writer, answering 503");
+    crate::metrics::database_error(fault::Fault::Contention.label());
+    let _ = job.reply.send(Err(Error::StorageUnavailable));
 }

@@ -180,9 +180,9 @@ pub enum CsvBody {
 }
 
 impl CsvBody {
-    pub fn into_text(self) -> String {
+    pub fn text(&self) -> &str {
         match self {
-            CsvBody::Csv(text) | CsvBody::CsvUtf8(text) => text.0,
+            CsvBody::Csv(text) | CsvBody::CsvUtf8(text) => text,
         }
     }
 }

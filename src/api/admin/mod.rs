@@ -483,15 +483,8 @@ impl AdminApi {
                     // This product has no pool to load: the resource does not exist.
                     return Err(AdminFailure::NotFound);
                 }
-                let (product_id, csv) = (product.0.clone(), body.into_text());
-                // One transaction: an import that fails leaves the pool as it was.
-                let imported = self
-                    .service
-                    .writer()
-                    .run(move |txn| {
-                        Box::pin(async move { admin::import_pool(txn, &product_id, &csv).await })
-                    })
-                    .await?;
+                let imported =
+                    admin::import_pool(self.service.writer(), &product, body.text()).await?;
                 tracing::info!(product = %product.0, imported = imported.report.imported, "pool codes imported by support");
                 Ok(ImportResult {
                     imported: imported.report.imported,

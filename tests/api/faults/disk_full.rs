@@ -116,10 +116,15 @@ async fn sqlite_disk_full_then_grown_loses_nothing_and_recovers() {
     };
     let dir = tmpfs.path.clone();
     let database_url = sqlite_url(&dir);
+    // Reporting to the DMP on (an endpoint nobody answers): its sender's claims go through the
+    // same writer as the calls, every second, full disk or not.
     let launch = || {
         Launch::new(&dir)
             .database(&database_url)
             .env("NEXKEY_REQUEST_TIMEOUT", "10")
+            .env("NEXKEY_DMP_URL", "http://127.0.0.1:9/event")
+            .env("NEXKEY_DMP_USER", "dmp")
+            .env("NEXKEY_DMP_PASSWORD", "dmp-password")
     };
     let mut nexkey = launch().start().await;
     let started = Instant::now();
