@@ -153,6 +153,12 @@ pub fn route(app: App) -> BoxEndpoint<'static, Response> {
         .catch_all_error(
             |error: poem::Error| async move { error_response(&framework_error(&error)) },
         )
+        // A bug (in nexkey or in a publisher's own key generator) is a 500 in the documented
+        // shape, logged, not a connection cut; on SQLite the writer rolls the call back alone.
+        .with(poem::middleware::CatchPanic::new().with_handler(|_| {
+            tracing::error!("a call's handler panicked, answering 500");
+            error_response(&crate::error::Error::Internal.into())
+        }))
         .around(move |endpoint, request| crate::api::edge::edge(endpoint, request, routes.clone()))
         .around(crate::observe::observe)
         .data(app.trusted_proxies)

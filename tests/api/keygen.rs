@@ -12,7 +12,7 @@ use nexkey::keygen::{
     verify_signed,
 };
 use nexkey::store::pool;
-use sea_orm::EntityTrait;
+use sea_orm::{EntityTrait, PaginatorTrait};
 use secrecy::ExposeSecret;
 
 use crate::helpers::{TestApp, backends_with, codes, current_new, json, legacy_new};
@@ -309,7 +309,71 @@ async fn concurrent_calls_on_two_processes_drain_a_pool_exactly() {
 pub fn test_generators() -> GeneratorRegistry {
     let mut registry = GeneratorRegistry::new();
     registry.register("serial", |_| Ok(Arc::new(Serial)));
+    registry.register("buggy", |_| Ok(Arc::new(Buggy)));
     registry
+}
+
+/// A publisher's generator with a bug: it panics for one fulfillment id.
+struct Buggy;
+
+impl KeyGenerator for Buggy {
+    fn name(&self) -> &str {
+        "buggy"
+    }
+    fn generate(&self, request: &KeyRequest<'_>) -> Result<Key, KeyGenError> {
+        assert!(
+            !request.fulfillment.starts_with("BUG-"),
+            "a publisher's bug"
+        );
+        Ok(Key::code(format!(
+            "{}-{}",
+            request.fulfillment, request.index
+        )))
+    }
+}
+
+#[tokio::test]
+async fn a_generator_that_panics_fails_only_its_own_call() {
+    let configure = |settings: &mut Settings| {
+        let custom: GeneratorSettings =
+            toml::from_str::<toml::Table>("kind = \"custom\"\nname = \"buggy\"")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        with_generator("BG-PRO", custom)(settings);
+    };
+    for app in backends_with(configure).await {
+        // Calls committed together on SQLite: the panicking ones among them.
+        let bodies: Vec<_> = (0..24)
+            .map(|i| {
+                let id = if i % 4 == 0 { "BUG" } else { "OK" };
+                let mut body = legacy_new(&format!("{id}-{i}"), "BG-PRO", 1);
+                // Buyers of their own: on MariaDB one buyer's first purchases queue on the
+                // customer row, which is not what this test is about.
+                body["user"]["email"] = format!("buyer-{i}@example.com").into();
+                body
+            })
+            .collect();
+        let answers = futures::future::join_all(
+            bodies
+                .iter()
+                .map(|body| async { json(app.call("new", body).await).await }),
+        )
+        .await;
+        for (i, (status, answer)) in answers.iter().enumerate() {
+            if i % 4 == 0 {
+                assert_eq!(*status, 500, "{}: {answer}", app.backend);
+                assert_eq!(answer["error"]["code"], "INTERNAL", "{answer}");
+            } else {
+                assert_eq!(*status, 200, "{}: {answer}", app.backend);
+                assert_eq!(codes(answer), [format!("OK-{i}-0")]);
+            }
+        }
+        // The 18 sales stored, nothing of the 6 that panicked; the server still answers.
+        assert_eq!(License::find().count(&app.db).await.unwrap(), 18);
+        let (status, _) = json(app.call("new", &legacy_new("OK-AFTER", "BG-PRO", 1)).await).await;
+        assert_eq!(status, 200, "{}", app.backend);
+    }
 }
 
 /// A publisher's generator: `product-fulfillment-index`.
