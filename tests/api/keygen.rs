@@ -19,6 +19,14 @@ use crate::helpers::{TestApp, backends_with, codes, current_new, json, legacy_ne
 
 const SECRET: &str = "hmac-secret-for-the-tests";
 
+/// A publisher's own generator, by the name it was registered under.
+fn custom(name: &str) -> GeneratorSettings {
+    toml::from_str::<toml::Table>(&format!("kind = \"custom\"\nname = \"{name}\""))
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
 fn with_generator(product: &str, generator: GeneratorSettings) -> impl Fn(&mut Settings) {
     let product = product.to_owned();
     move |settings: &mut Settings| {
@@ -334,14 +342,7 @@ impl KeyGenerator for Buggy {
 
 #[tokio::test]
 async fn a_generator_that_panics_fails_only_its_own_call() {
-    let configure = |settings: &mut Settings| {
-        let custom: GeneratorSettings =
-            toml::from_str::<toml::Table>("kind = \"custom\"\nname = \"buggy\"")
-                .unwrap()
-                .try_into()
-                .unwrap();
-        with_generator("BG-PRO", custom)(settings);
-    };
+    let configure = with_generator("BG-PRO", custom("buggy"));
     for app in backends_with(configure).await {
         // Calls committed together on SQLite: the panicking ones among them.
         let bodies: Vec<_> = (0..24)
@@ -393,14 +394,7 @@ impl KeyGenerator for Serial {
 
 #[tokio::test]
 async fn a_registered_custom_generator_is_chosen_by_the_configuration() {
-    let configure = |settings: &mut Settings| {
-        let custom: GeneratorSettings =
-            toml::from_str::<toml::Table>("kind = \"custom\"\nname = \"serial\"")
-                .unwrap()
-                .try_into()
-                .unwrap();
-        with_generator("CU-PRO", custom)(settings);
-    };
+    let configure = with_generator("CU-PRO", custom("serial"));
     for app in backends_with(configure).await {
         let (status, answer) =
             json(app.call("new", &legacy_new("NXF-C1", "CU-PRO", 2)).await).await;
